@@ -1,0 +1,15 @@
+"""Native meshes with named boundaries (the bottom layer; imports neither ``solvers`` nor ``hybrid``).
+
+>>> import meshes
+>>> m = meshes.unit_square(8)
+>>> sorted(m.boundaries)
+['bottom', 'left', 'right', 'top']
+"""
+
+from . import _mpi  # noqa: F401  (MPI before dolfinx, see _mpi.py)
+from .mesh import Mesh
+from .generators import unit_square, rectangle, unit_cube
+from .grid import GridView
+from .io import read, write  # noqa
+
+__all__ = ["Mesh", "unit_square", "rectangle", "unit_cube", "GridView", "read", "write"]

@@ -1,0 +1,167 @@
+"""Mesh and field I/O: gmsh ``.msh`` in (physical groups become names), XDMF/VTU out.
+
+Reading goes through dolfinx's own gmsh reader, so physical names survive and the mesh is
+distributed over MPI like any dolfinx mesh. Writing uses dolfinx's ``XDMFFile`` (parallel, readable
+by ParaView and by :func:`read`) and meshio for ``.vtu`` (serial). See STACK.md gotcha 7 for why
+meshio's XDMF is not used: dolfinx cannot read its compressed output and meshio cannot read a
+dolfinx XDMF holding tags.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from . import _mpi
+import dolfinx.fem as fem
+import dolfinx.io as dio
+
+from .mesh import Mesh
+
+
+def _msh_gdim(path: Path) -> int:
+    """Geometric dimension of a gmsh file: 3 unless every node has z == 0 (then 2)."""
+    import meshio
+
+    m = meshio.read(path)
+    return 3 if m.points.shape[1] == 3 and np.abs(m.points[:, 2]).max() > 0 else 2
+
+
+def read(path, comm=None, gdim: int | None = None) -> Mesh:
+    """Read a mesh with its named boundaries.
+
+    ``.msh`` (gmsh 4.1 or 2.2): physical groups of dimension ``tdim - 1`` become ``boundaries``,
+    those of dimension ``tdim`` become ``domains``. ``.xdmf``: a file written by :func:`write`
+    (mesh ``"mesh"``, tags ``"facet_tags"``/``"cell_tags"``; names from the ``.names.json`` beside it).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for an unknown suffix.
+    """
+    path = Path(path)
+    comm = comm or _mpi.COMM_WORLD
+    if not path.exists():
+        raise FileNotFoundError(f"mesh file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".msh":
+        from dolfinx.io import gmsh as dgmsh
+
+        if gdim is None:
+            gdim = _msh_gdim(path) if comm.rank == 0 else None
+            gdim = comm.bcast(gdim, root=0)
+        data = dgmsh.read_from_msh(str(path), comm, rank=0, gdim=gdim)
+        tdim = data.mesh.topology.dim
+        boundaries, domains = {}, {}
+        for name, group in data.physical_groups.items():
+            dim, tag = group
+            if dim == tdim - 1:
+                boundaries[name] = int(tag)
+            elif dim == tdim:
+                domains[name] = int(tag)
+        ft = data.facet_tags
+        if ft is not None:
+            ft.name = "facet_tags"
+        if boundaries and ft is None:
+            raise ValueError(f"{path}: physical boundary groups {sorted(boundaries)} have no facet tags")
+        return Mesh(data.mesh, ft, data.cell_tags, boundaries, domains)
+    if suffix == ".xdmf":
+        with dio.XDMFFile(comm, str(path), "r") as f:
+            msh = f.read_mesh(name="mesh")
+            msh.topology.create_connectivity(msh.topology.dim - 1, msh.topology.dim)
+            names = _read_names(path)
+            ft = f.read_meshtags(msh, "facet_tags") if names.get("boundaries") is not None else None
+            ct = f.read_meshtags(msh, "cell_tags") if names.get("domains") else None
+        return Mesh(msh, ft, ct, names.get("boundaries") or {}, names.get("domains") or {})
+    raise ValueError(f"cannot read {path}: unknown mesh format {suffix!r} (use .msh or .xdmf)")
+
+
+def _names_path(path: Path) -> Path:
+    return path.with_suffix(".names.json")
+
+
+def _read_names(path: Path) -> dict:
+    p = _names_path(path)
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def _as_p1(u: fem.Function, msh) -> fem.Function:
+    """XDMF stores fields at mesh nodes: interpolate anything else into (vector) P1."""
+    el = u.function_space.element.basix_element
+    shape = u.function_space.value_shape
+    if el.degree == 1 and el.discontinuous is False:
+        return u
+    V1 = fem.functionspace(msh, ("Lagrange", 1, tuple(shape)))
+    v = fem.Function(V1, name=u.name)
+    v.interpolate(u)
+    return v
+
+
+def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) -> Path:
+    """Write ``mesh`` (and its tags) with optional fields (dolfinx Functions) to ``.xdmf`` or ``.vtu``.
+
+    The write goes to a temporary name and is renamed at the end, so an interrupted write never
+    leaves a half-written file under ``path``.
+    """
+    path = Path(path)
+    fields = dict(fields or {})
+    comm = mesh.comm
+    suffix = path.suffix.lower()
+    for name, u in fields.items():
+        if not isinstance(u, fem.Function):
+            raise TypeError(f"field {name!r} must be a dolfinx Function, got {type(u).__name__}")
+    if suffix == ".xdmf":
+        tmp = path.with_name(path.stem + ".tmp.xdmf")
+        with dio.XDMFFile(comm, str(tmp), "w") as f:
+            mesh.mesh.name = "mesh"
+            f.write_mesh(mesh.mesh)
+            geo = mesh.mesh.geometry
+            if mesh.facet_tags is not None:
+                mesh.facet_tags.name = "facet_tags"
+                f.write_meshtags(mesh.facet_tags, geo)
+            if mesh.cell_tags is not None and mesh.domains:
+                mesh.cell_tags.name = "cell_tags"
+                f.write_meshtags(mesh.cell_tags, geo)
+            for name, u in fields.items():
+                v = _as_p1(u, mesh.mesh)
+                v.name = name
+                f.write_function(v)
+        if comm.rank == 0:
+            h5_tmp, h5 = tmp.with_suffix(".h5"), path.with_suffix(".h5")
+            text = tmp.read_text().replace(h5_tmp.name, h5.name)
+            h5_tmp.replace(h5)
+            _names_path(path).write_text(json.dumps({"boundaries": dict(mesh.boundaries),
+                                                     "domains": dict(mesh.domains)}))
+            path.write_text(text)
+            tmp.unlink()
+        comm.barrier()
+        return path
+    if suffix == ".vtu":
+        import meshio
+
+        if comm.size > 1:
+            raise ValueError("writing .vtu is serial; use .xdmf under MPI")
+        msh = mesh.mesh
+        cells = msh.geometry.dofmap
+        ctype = {"triangle": "triangle", "quadrilateral": "quad", "tetrahedron": "tetra",
+                 "hexahedron": "hexahedron"}[msh.topology.cell_name()]
+        if ctype == "quad":
+            cells = cells[:, [0, 1, 3, 2]]  # dolfinx tensor-product order -> VTK order
+        elif ctype == "hexahedron":
+            cells = cells[:, [0, 1, 3, 2, 4, 5, 7, 6]]
+        point_data = {}
+        for name, u in fields.items():
+            v = _as_p1(u, msh)
+            V = v.function_space
+            bs = V.dofmap.index_map_bs
+            # geometry node k <-> P1 dof: both are cell-local orderings of the vertices
+            node_dofs = np.empty(msh.geometry.x.shape[0], dtype=np.int64)
+            node_dofs[msh.geometry.dofmap.ravel()] = V.dofmap.list.ravel()
+            vals = v.x.array.reshape(-1, bs)[node_dofs]
+            point_data[name] = vals[:, 0] if bs == 1 else vals
+        out = meshio.Mesh(msh.geometry.x, [(ctype, cells)], point_data=point_data)
+        tmp = path.with_name(path.stem + ".tmp.vtu")
+        meshio.write(tmp, out)
+        tmp.replace(path)
+        return path
+    raise ValueError(f"cannot write {path}: unknown format {suffix!r} (use .xdmf or .vtu)")
