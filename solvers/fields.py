@@ -1,0 +1,123 @@
+"""Turn user values (numbers, callables, grid arrays, Functions, UFL) into UFL expressions, checked.
+
+Every coefficient of every problem goes through :func:`as_expression`, so a NaN, an infinity, a
+non-positive diffusion coefficient or a grid array of the wrong shape is caught in one place with
+a message that names the coefficient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from meshes import _mpi, GridView, Mesh
+import dolfinx.fem as fem
+import ufl
+
+
+def _is_ufl(value) -> bool:
+    return isinstance(value, (ufl.core.expr.Expr,)) and not isinstance(value, fem.Function)
+
+
+def _check_values(name: str, values: np.ndarray, comm, positive: bool) -> None:
+    values = np.asarray(values)
+    bad = ~np.isfinite(values)
+    if comm.allreduce(int(bad.sum())):
+        idx = np.flatnonzero(bad.ravel())[:5]
+        raise ValueError(f"coefficient {name!r} has non-finite values (NaN or inf) at entries {idx.tolist()}")
+    if positive:
+        if np.iscomplexobj(values):
+            raise ValueError(f"coefficient {name!r} must be real and positive, got complex values")
+        lo = comm.allreduce(float(values.min()) if values.size else np.inf, op=_mpi.MPI.MIN)
+        if not lo > 0:
+            raise ValueError(f"coefficient {name!r} must be positive everywhere, its minimum is {lo:g}")
+
+
+def _sample_ufl(expr, msh) -> np.ndarray:
+    """Values of a scalar/vector UFL expression at the P1 nodes (for validation only)."""
+    shape = tuple(expr.ufl_shape)
+    V = fem.functionspace(msh, ("Lagrange", 1, shape) if shape else ("Lagrange", 1))
+    u = fem.Function(V)
+    u.interpolate(fem.Expression(expr, V.element.interpolation_points))
+    return u.x.array
+
+
+def as_expression(value: Any, mesh: Mesh, name: str, *, space=None, positive: bool = False,
+                  shape: tuple[int, ...] = ()):
+    """A checked UFL expression for ``value``.
+
+    Parameters
+    ----------
+    value : number, sequence of numbers, callable, ndarray, dolfinx Function or UFL expression
+        Callables ``x -> values`` (``x`` of shape ``(3, npoints)``) are interpolated into ``space``
+        (default: P1). An ndarray of shape ``(ny+1, nx+1)`` is a nodal grid on a structured 2D mesh
+        (through :class:`meshes.GridView`); a 1D array of length ndofs is taken as P1 nodal values.
+    name : str
+        The coefficient's name, used in error messages.
+    positive : bool
+        Require values > 0 (diffusion coefficients, stiffness moduli).
+    shape : tuple
+        Expected value shape: ``()`` scalar, ``(gdim,)`` vector.
+    """
+    msh = mesh.mesh
+    if value is None:
+        raise ValueError(f"coefficient {name!r} is None")
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"coefficient {name!r}: got a bool")
+    if isinstance(value, (int, float, complex, np.number)) or (
+            isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and shape != ()
+            and len(value) == shape[0]):
+        arr = np.asarray(value, dtype=np.complex128 if np.iscomplexobj(value) else np.float64)
+        if arr.shape != shape:
+            raise ValueError(f"coefficient {name!r} has shape {arr.shape}, expected {shape or 'a scalar'}")
+        _check_values(name, arr, msh.comm, positive)
+        if np.iscomplexobj(arr):
+            raise ValueError(f"coefficient {name!r} is complex; PETSc here is real, pass real values")
+        return fem.Constant(msh, arr)
+    if isinstance(value, fem.Function):
+        if tuple(value.ufl_shape) != shape:
+            raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
+        if value.function_space.mesh is not msh:
+            raise ValueError(f"coefficient {name!r} lives on another mesh")
+        _check_values(name, value.x.array, msh.comm, positive)
+        return value
+    if _is_ufl(value):
+        if tuple(value.ufl_shape) != shape:
+            raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
+        _check_values(name, _sample_ufl(value, msh), msh.comm, positive)
+        return value
+    if isinstance(value, np.ndarray):
+        if shape != ():
+            raise ValueError(f"coefficient {name!r}: grid arrays are supported for scalar coefficients only")
+        if value.ndim == 2:
+            try:
+                view = GridView(mesh)
+            except ValueError as e:
+                raise ValueError(f"coefficient {name!r}: a 2D grid array needs a structured 2D mesh ({e})") from None
+            if value.shape != view.shape:
+                raise ValueError(f"coefficient {name!r} has grid shape {value.shape}; this mesh needs "
+                                 f"{view.shape} nodal values (n+1 per side)")
+            _check_values(name, value, msh.comm, positive)
+            return view.function(value, name=name)
+        if value.ndim == 1:
+            V = fem.functionspace(msh, ("Lagrange", 1))
+            nd = V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts
+            if value.shape[0] != nd:
+                raise ValueError(f"coefficient {name!r} has {value.shape[0]} nodal values, the P1 space has {nd}")
+            _check_values(name, value, msh.comm, positive)
+            u = fem.Function(V, name=name)
+            u.x.array[:] = value
+            return u
+        raise ValueError(f"coefficient {name!r}: array of shape {value.shape} is neither a grid nor nodal values")
+    if callable(value):
+        if space is None:
+            space = fem.functionspace(msh, ("Lagrange", 1, shape) if shape else ("Lagrange", 1))
+        u = fem.Function(space, name=name)
+        try:
+            u.interpolate(value)
+        except Exception as e:  # numpy broadcasting errors etc.: name the coefficient
+            raise ValueError(f"coefficient {name!r}: evaluating the callable failed: {e}") from e
+        _check_values(name, u.x.array, msh.comm, positive)
+        return u
+    raise TypeError(f"coefficient {name!r}: cannot use a value of type {type(value).__name__}")

@@ -1,0 +1,130 @@
+"""Helmholtz ``-Laplace(u) - k^2 u = f`` with absorbing (impedance) boundaries.
+
+PETSc here is real-only, so the complex matrix ``A = K - k^2 M - i k B`` is combined in scipy from
+three real forms: stiffness ``K``, mass ``M`` and boundary mass ``B`` on the absorbing boundaries.
+Dirichlet conditions are eliminated in scipy (symmetric elimination, identity rows), which handles
+complex boundary values.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+import dolfinx.fem as fem
+import ufl
+
+from ..bcs import Dirichlet, Neumann, Robin
+from ..system import LinearSystem
+from .base import Problem
+
+
+class Helmholtz(Problem):
+    """Helmholtz problem; indefinite for ``k^2`` above the first Dirichlet eigenvalue.
+
+    Parameters
+    ----------
+    k : wavenumber (positive number).
+    f : real source term.
+    absorbing : boundary names carrying the first-order absorbing (Sommerfeld / impedance) condition
+        ``du/dn - i k u = 0`` (outgoing waves for the ``exp(-i w t)`` convention).
+    bcs : Dirichlet (complex values allowed: numbers or callables ``x -> complex array``) and
+        Neumann (``du/dn = g``, real) conditions. ``None``: ``u = 0`` on every named boundary that is
+        not absorbing.
+
+    Examples
+    --------
+    A plane wave ``exp(i k x)`` enters at ``left`` and leaves through ``right``:
+
+    >>> import meshes, solvers, numpy as np
+    >>> m = meshes.unit_square(32)
+    >>> sys = solvers.Helmholtz(m, k=5.0, absorbing=["right"], bcs=[solvers.Dirichlet("left", 1.0)]).assemble()
+    >>> sys.A.dtype
+    dtype('complex128')
+    """
+
+    name = "helmholtz"
+
+    def __init__(self, mesh, k: float, f=0.0, absorbing: Sequence[str] = (), bcs=None, degree: int = 1):
+        absorbing = [absorbing] if isinstance(absorbing, str) else list(absorbing)
+        for name in absorbing:
+            mesh.tag(name)
+        if bcs is None:
+            bcs = [Dirichlet(n, 0.0) for n in mesh.boundaries if n not in absorbing]
+        super().__init__(mesh, bcs, degree)
+        if not np.isfinite(k) or k <= 0:
+            raise ValueError(f"wavenumber k must be a positive finite number, got {k!r}")
+        for bc in self.bcs:
+            if isinstance(bc, Robin):
+                raise ValueError("Helmholtz: use absorbing=[...] for impedance conditions, not Robin")
+            if bc.boundary in absorbing:
+                raise ValueError(f"boundary {bc.boundary!r} is absorbing and also has {bc!r}")
+        self.k = float(k)
+        self.absorbing = absorbing
+        self.f = self.data(f, "f")
+
+    def forms(self, u, v):
+        return ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx, self.f * v * ufl.dx
+
+    def _dirichlet_values(self):
+        """(dofs, complex values) of the Dirichlet conditions; Lagrange dofs are point values."""
+        V, fdim = self.space, self.mesh.tdim - 1
+        self.mesh.mesh.topology.create_connectivity(fdim, self.mesh.tdim)
+        X = V.tabulate_dof_coordinates().T
+        dofs_all, vals_all = [], []
+        for bc in self.bcs:
+            if not isinstance(bc, Dirichlet):
+                continue
+            dofs = fem.locate_dofs_topological(V, fdim, self.mesh.facets(bc.boundary))
+            val = bc.value
+            vals = np.asarray(val(X[:, dofs]) if callable(val) else np.full(len(dofs), val), dtype=np.complex128)
+            if vals.shape != (len(dofs),):
+                raise ValueError(f"Dirichlet value on {bc.boundary!r}: callable returned shape {vals.shape}, "
+                                 f"expected ({len(dofs)},)")
+            if not np.all(np.isfinite(vals)):
+                raise ValueError(f"Dirichlet value on {bc.boundary!r} has non-finite values")
+            dofs_all.append(dofs)
+            vals_all.append(vals)
+        if not dofs_all:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.complex128)
+        return np.concatenate(dofs_all).astype(np.int64), np.concatenate(vals_all)
+
+    def assemble(self) -> LinearSystem:
+        if self.mesh.comm.size > 1:
+            raise ValueError("Helmholtz assembles a complex scipy matrix: run it serially")
+        V = self.space
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        K_ufl, L = self.forms(u, v)
+        for bc in self.bcs:
+            if isinstance(bc, Neumann):
+                g = self.data(bc.flux, f"Neumann flux on {bc.boundary!r}")
+                L = L + g * v * self.mesh.ds(self.mesh.tag(bc.boundary))
+
+        def mat(form):
+            m = fem.assemble_matrix(fem.form(form))
+            m.scatter_reverse()
+            return m.to_scipy().tocsr()
+
+        K, M = mat(K_ufl), mat(u * v * ufl.dx)
+        A = K.astype(np.complex128) - self.k**2 * M
+        if self.absorbing:
+            ds = self.mesh.ds
+            bform = sum((u * v * ds(self.mesh.tag(n)) for n in self.absorbing[1:]),
+                        u * v * ds(self.mesh.tag(self.absorbing[0])))
+            A = A - 1j * self.k * mat(bform)
+        bv = fem.assemble_vector(fem.form(L))
+        b = bv.array.astype(np.complex128)
+        dofs, vals = self._dirichlet_values()
+        if len(dofs):
+            g = np.zeros(A.shape[0], dtype=np.complex128)
+            g[dofs] = vals
+            b = b - A @ g
+            keep = np.ones(A.shape[0])
+            keep[dofs] = 0.0
+            D = sp.diags(keep)
+            A = (D @ A @ D + sp.diags(1.0 - keep)).tocsr()
+            b[dofs] = vals
+        A.sort_indices()
+        return LinearSystem(A, b, V, np.unique(dofs), self.mesh, None, [], self.name)
