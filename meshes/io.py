@@ -142,7 +142,7 @@ def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) ->
         if comm.size > 1:
             raise ValueError("writing .vtu is serial; use .xdmf under MPI")
         msh = mesh.mesh
-        cells = msh.geometry.dofmap
+        cells = msh.geometry.dofmaps[0]
         ctype = {"triangle": "triangle", "quadrilateral": "quad", "tetrahedron": "tetra",
                  "hexahedron": "hexahedron"}[msh.topology.cell_name()]
         if ctype == "quad":
@@ -156,7 +156,7 @@ def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) ->
             bs = V.dofmap.index_map_bs
             # geometry node k <-> P1 dof: both are cell-local orderings of the vertices
             node_dofs = np.empty(msh.geometry.x.shape[0], dtype=np.int64)
-            node_dofs[msh.geometry.dofmap.ravel()] = V.dofmap.list.ravel()
+            node_dofs[msh.geometry.dofmaps[0].ravel()] = V.dofmap.list.ravel()
             vals = v.x.array.reshape(-1, bs)[node_dofs]
             point_data[name] = vals[:, 0] if bs == 1 else vals
         out = meshio.Mesh(msh.geometry.x, [(ctype, cells)], point_data=point_data)

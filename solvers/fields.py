@@ -85,7 +85,15 @@ def as_expression(value: Any, mesh: Mesh, name: str, *, space=None, positive: bo
     if _is_ufl(value):
         if tuple(value.ufl_shape) != shape:
             raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
-        _check_values(name, _sample_ufl(value, msh), msh.comm, positive)
+        try:
+            sampled = _sample_ufl(value, msh)
+        except RuntimeError:  # facet quantities (FacetNormal) cannot be evaluated inside cells
+            sampled = None
+        if sampled is not None:
+            _check_values(name, sampled, msh.comm, positive)
+        elif positive:
+            raise ValueError(f"coefficient {name!r} must be positive, but it cannot be evaluated in cells "
+                             "to check (it uses facet quantities)")
         return value
     if isinstance(value, np.ndarray):
         if shape != ():
