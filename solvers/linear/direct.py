@@ -1,0 +1,67 @@
+"""Direct solvers: SuperLU (scipy) and MUMPS (through PETSc)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .algorithm import Algorithm, RunResult
+from .problem import is_petsc
+from .solution import ReturnCode
+
+
+@dataclass(frozen=True)
+class Direct(Algorithm):
+    """Sparse direct solve; the factorization is the setup, reused by ``init(...).solve(b)``.
+
+    ``backend="superlu"`` (scipy ``splu``; ``ordering`` ``MMD_AT_PLUS_A`` suits the symmetric pattern of
+    FEM matrices: 3x faster than scipy's default COLAMD at 1M dofs here) or ``"mumps"`` (PETSc LU, or
+    Cholesky when ``symmetric=True``; also distributed). A singular factor gives ``Breakdown``.
+    """
+
+    backend: str = "superlu"
+    ordering: str = "MMD_AT_PLUS_A"
+    symmetric: bool = False
+    needs_matrix = True
+
+    def setup(self, A):
+        if self.backend == "superlu":
+            if is_petsc(A):
+                raise ValueError("Direct(backend='superlu') needs a scipy matrix; use backend='mumps'")
+            try:
+                return spla.splu(sp.csc_matrix(A), permc_spec=self.ordering)
+            except RuntimeError as e:  # "Factor is exactly singular"
+                return e
+        if self.backend == "mumps":
+            from .petsc import PETScKSP
+
+            pc = "cholesky" if self.symmetric else "lu"
+            ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps"})
+            try:
+                return ksp, ksp.setup(A)
+            except Exception as e:  # PETSc error 71 / 76: zero pivot, singular
+                return e
+        raise ValueError(f"Direct: unknown backend {self.backend!r}; use 'superlu' or 'mumps'")
+
+    def run(self, state, A, b, x0, tol, callback):
+        if isinstance(state, Exception):
+            x = np.zeros_like(b) if not is_petsc(b) else b.duplicate()
+            return RunResult(x, ReturnCode.Breakdown, 0, [], f"factorization failed: {state}")
+        if self.backend == "superlu":
+            x = state.solve(b)
+        else:
+            ksp, st = state
+            res = ksp.run(st, A, b, None, tol._replace(maxiter=1), None)
+            x = res.x
+            if res.retcode is ReturnCode.Breakdown:
+                return RunResult(x, ReturnCode.Breakdown, 1, [], res.message)
+        ok = bool(np.all(np.isfinite(x))) if not is_petsc(x) else np.isfinite(x.norm())
+        return RunResult(x, ReturnCode.Success if ok else ReturnCode.Breakdown, 1, [],
+                         "" if ok else "direct solve produced non-finite values")
+
+    @property
+    def label(self) -> str:
+        return f"Direct({self.backend})"

@@ -1,0 +1,117 @@
+"""Restarted GMRES and flexible GMRES with right preconditioning.
+
+GMRES: Saad & Schultz 1986; FGMRES: Saad 1993 (*A flexible inner-outer preconditioned GMRES*).
+Written here because pyamg's ``fgmres`` calls back and counts ``maxiter`` per restart cycle and
+reports stagnation and breakdown with the same flag, and scipy's ``gmres`` is left preconditioned (its
+residual is the preconditioned one) and has no flexible variant. Right preconditioning makes the
+monitored residual the true one, so the stopping test means the same for every preconditioner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..algorithm import DIVERGENCE_FACTOR, History, Preconditioned, RunResult, Tolerances
+from ..solution import ReturnCode
+
+
+def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: bool = False) -> RunResult:
+    """Right-preconditioned restarted (F)GMRES with Gram-Schmidt (CGS2) and Givens rotations.
+
+    ``maxiter`` counts inner iterations (matrix-vector products), over all restart cycles.
+    """
+    dtype = np.result_type(A.dtype, b.dtype, np.float64)
+    x = np.array(x0, dtype=dtype, copy=True)
+    n = len(b)
+    m = max(1, min(int(restart), n))
+    r = b - A @ x
+    beta = np.linalg.norm(r)
+    hist = History(beta, tol.target(np.linalg.norm(b)), callback)
+    if beta <= hist.target:
+        return RunResult(x, ReturnCode.Success, 0, hist.norms)
+    k = 0
+    while k < tol.maxiter:
+        V = np.zeros((m + 1, n), dtype=dtype)
+        Z = np.zeros((m, n), dtype=dtype) if flexible else None
+        H = np.zeros((m + 1, m), dtype=dtype)
+        cs, sn = np.zeros(m, dtype=dtype), np.zeros(m, dtype=dtype)
+        g = np.zeros(m + 1, dtype=dtype)
+        g[0] = beta
+        V[0] = r / beta
+        j_used = 0
+        for j in range(m):
+            z = M(V[j])
+            if flexible:
+                Z[j] = z
+            w = A @ z
+            Vj = V[: j + 1]
+            h = Vj.conj() @ w  # classical Gram-Schmidt, twice (CGS2: as stable as MGS, BLAS-2 speed)
+            w -= Vj.T @ h
+            h2 = Vj.conj() @ w
+            w -= Vj.T @ h2
+            H[: j + 1, j] = h + h2
+            H[j + 1, j] = np.linalg.norm(w)
+            happy = H[j + 1, j] <= 1e-14 * abs(H[: j + 1, j]).max(initial=0.0)
+            if not happy:
+                V[j + 1] = w / H[j + 1, j]
+            for i in range(j):  # apply previous rotations
+                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
+                H[i + 1, j] = -np.conj(sn[i]) * H[i, j] + cs[i] * H[i + 1, j]
+                H[i, j] = t
+            a, c = H[j, j], H[j + 1, j]
+            den = np.sqrt(abs(a) ** 2 + abs(c) ** 2)
+            if den == 0:
+                return RunResult(x, ReturnCode.Breakdown, k, hist.norms, "GMRES: zero Hessenberg column")
+            cs[j], sn[j] = (abs(a) / den, (a / abs(a)) * np.conj(c) / den) if a != 0 else (0.0, 1.0)
+            H[j, j] = cs[j] * a + sn[j] * c
+            H[j + 1, j] = 0.0
+            g[j + 1] = -np.conj(sn[j]) * g[j]
+            g[j] = cs[j] * g[j]
+            k += 1
+            j_used = j + 1
+            est = abs(g[j + 1])
+            hist.norms.append(float(est))
+            if hist.callback is not None:
+                hist.callback(k, None, float(est))
+            if est <= hist.target or happy or k >= tol.maxiter:
+                break
+        y = np.linalg.solve(np.triu(H[:j_used, :j_used]), g[:j_used]) if j_used else np.zeros(0)
+        if flexible:
+            x += Z[:j_used].T @ y
+        else:
+            x += M(V[:j_used].T @ y)
+        r = b - A @ x
+        beta = np.linalg.norm(r)
+        hist.norms[-1] = float(beta)  # the true residual replaces the estimate at the end of a cycle
+        if not np.isfinite(beta) or beta > DIVERGENCE_FACTOR * max(hist.norms[0], hist.target):
+            return RunResult(x, ReturnCode.Diverged, k, hist.norms)
+        if beta <= hist.target:
+            return RunResult(x, ReturnCode.Success, k, hist.norms)
+        if happy and beta > hist.target:
+            # invariant subspace found but the residual is not small: singular/inconsistent system
+            if abs(g[j_used]) > hist.target:
+                return RunResult(x, ReturnCode.Breakdown, k, hist.norms,
+                                 "GMRES: Krylov space exhausted without reaching the tolerance")
+    return RunResult(x, ReturnCode.MaxIters, k, hist.norms)
+
+
+@dataclass(frozen=True)
+class GMRES(Preconditioned):
+    """Restarted GMRES(``restart``) with a fixed right preconditioner."""
+
+    restart: int = 50
+
+    def run(self, state, A, b, x0, tol, callback):
+        return gmres(A, b, x0, state.apply, tol, self.restart, callback, flexible=False)
+
+
+@dataclass(frozen=True)
+class FGMRES(Preconditioned):
+    """Flexible GMRES(``restart``): the preconditioner may change every iteration (learned, inner solves)."""
+
+    restart: int = 50
+
+    def run(self, state, A, b, x0, tol, callback):
+        return gmres(A, b, x0, state.apply, tol, self.restart, callback, flexible=True)

@@ -1,0 +1,79 @@
+"""``LinearProblem``: only data, ``A x = b`` with an optional initial guess."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+def is_petsc(obj) -> bool:
+    """True for petsc4py objects (checked by module name so petsc4py is only imported when used)."""
+    return type(obj).__module__.startswith("petsc4py")
+
+
+@dataclass(frozen=True, eq=False)
+class LinearProblem:
+    """``A x = b``.
+
+    Parameters
+    ----------
+    A : scipy sparse matrix, ndarray, ``scipy.sparse.linalg.LinearOperator`` or PETSc ``Mat``
+    b : ndarray (or PETSc ``Vec`` with a PETSc ``Mat``)
+    x0 : initial guess (zeros when ``None``)
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from solvers.linear import LinearProblem, solve, CG
+    >>> A = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(50, 50), format="csr")
+    >>> sol = solve(LinearProblem(A, np.ones(50)), CG(), rtol=1e-10)
+    >>> sol.retcode.name, sol.iterations
+    ('Success', 25)
+    """
+
+    A: Any
+    b: Any
+    x0: Any = None
+
+    @classmethod
+    def from_system(cls, system, x0=None) -> "LinearProblem":
+        """The problem of an assembled ``solvers.LinearSystem``."""
+        return cls(system.A, system.b, x0)
+
+    @property
+    def petsc(self) -> bool:
+        return is_petsc(self.A)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.A.getSize()) if self.petsc else tuple(self.A.shape)
+
+
+def check_problem(A, b, x0) -> str | None:
+    """A message describing what is wrong with ``(A, b, x0)``, or ``None``."""
+    if is_petsc(A):
+        return None if is_petsc(b) else "a PETSc Mat needs a PETSc Vec right-hand side"
+    if not (sp.issparse(A) or isinstance(A, (np.ndarray, spla.LinearOperator))):
+        return f"A must be a sparse matrix, ndarray or LinearOperator, got {type(A).__name__}"
+    if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
+        return f"A must be square, got shape {A.shape}"
+    b = np.asarray(b)
+    if b.shape != (A.shape[0],):
+        return f"b has shape {b.shape}, expected ({A.shape[0]},)"
+    if not np.all(np.isfinite(b)):
+        return f"b has non-finite entries at {np.flatnonzero(~np.isfinite(b))[:5].tolist()}"
+    if sp.issparse(A) and not np.all(np.isfinite(A.data)):
+        return "A has non-finite entries (NaN or inf)"
+    if isinstance(A, np.ndarray) and not np.all(np.isfinite(A)):
+        return "A has non-finite entries (NaN or inf)"
+    if x0 is not None:
+        x0 = np.asarray(x0)
+        if x0.shape != b.shape:
+            return f"x0 has shape {x0.shape}, expected {b.shape}"
+        if not np.all(np.isfinite(x0)):
+            return "x0 has non-finite entries"
+    return None
