@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/hybrid demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests --doctest-modules meshes solvers hybrid examples
 
 bench-quick: $(STAMP)
 	$(VENV)/bin/hybrid bench solvers --quick --json bench/results/solvers-quick.json

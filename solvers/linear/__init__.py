@@ -16,6 +16,7 @@ from .direct import Direct
 from .preconditioners import Preconditioner, Identity, Jacobi, ILU, AMG, GeometricMG
 from .hierarchy import Level, Hierarchy, vcycle, GaussSeidel, DampedJacobi
 from .cache import init, solve, SolverCache
+from .methods import METHODS, method
 
 
 def __getattr__(name):  # PETSc-backed pieces load petsc4py on first use
@@ -30,5 +31,5 @@ __all__ = [
     "LinearProblem", "ReturnCode", "Solution", "SolveError", "Success", "MaxIters", "Breakdown", "Diverged",
     "InvalidInput", "Algorithm", "Preconditioned", "CG", "FlexibleCG", "GMRES", "FGMRES", "BiCGStab", "MINRES",
     "Direct", "PETScKSP", "Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GAMG", "GeometricMG",
-    "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache",
+    "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache", "METHODS", "method",
 ]

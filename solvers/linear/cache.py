@@ -36,7 +36,7 @@ class SolverCache:
 
     >>> import numpy as np, scipy.sparse as sp
     >>> from solvers.linear import LinearProblem, init, CG, AMG
-    >>> A = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(200, 200), format="csr")
+    >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(200, 200), format="csr")
     >>> cache = init(LinearProblem(A, np.ones(200)), CG(precond=AMG("sa")))
     >>> s1 = cache.solve(); s2 = cache.solve(np.arange(200.0))
     >>> cache.setup_count

@@ -29,7 +29,7 @@ class LinearProblem:
     --------
     >>> import numpy as np, scipy.sparse as sp
     >>> from solvers.linear import LinearProblem, solve, CG
-    >>> A = sp.diags([-1, 2, -1], [-1, 0, 1], shape=(50, 50), format="csr")
+    >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
     >>> sol = solve(LinearProblem(A, np.ones(50)), CG(), rtol=1e-10)
     >>> sol.retcode.name, sol.iterations
     ('Success', 25)

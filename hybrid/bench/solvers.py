@@ -1,0 +1,94 @@
+"""``hybrid bench solvers``: classical baselines on the problems every hybrid method must beat.
+
+Each record: one (problem, n, method) with median setup/solve times over ``repeats`` runs (spread
+kept), iterations, the true relative residual, and the time of one SpMV on the same matrix measured in
+the same run, so ``spmv_equiv = total_s / spmv_s`` is a machine-independent cost.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import numpy as np
+
+from .results import median, timed
+
+PROBLEMS = ("poisson", "darcy-rough", "darcy-contrast", "helmholtz")
+REAL_METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "petsc-gamg+cg", "jacobi+cg", "ilu+gmres", "direct-superlu",
+                "direct-mumps")
+#: Helmholtz is complex: PETSc (real here) and CG do not apply
+HELMHOLTZ_METHODS = ("pyamg-sa+gmres", "ilu+gmres", "direct-superlu")
+MAXITER = 5000
+
+
+def assemble(problem: str, n: int):
+    import meshes
+    import solvers
+    from solvers.sampling import field_from_spec
+
+    mesh = meshes.unit_square(n)
+    if problem == "poisson":
+        return solvers.Poisson(mesh, f=1.0).assemble()
+    if problem == "darcy-rough":
+        return solvers.Darcy(mesh, a=field_from_spec("two-phase:seed=0,index=0"), f=1.0).assemble()
+    if problem == "darcy-contrast":
+        return solvers.Darcy(mesh, a=field_from_spec("contrast:seed=0,index=0"), f=1.0).assemble()
+    if problem == "helmholtz":
+        k = 2 * np.pi * n / 10  # ~10 points per wavelength
+        return solvers.Helmholtz(mesh, k=k, f=1.0, absorbing=list(mesh.boundaries)).assemble()
+    raise ValueError(f"unknown benchmark problem {problem!r}; use one of {', '.join(PROBLEMS)}")
+
+
+def spmv_seconds(A, repeats: int = 10) -> float:
+    x = np.ones(A.shape[0], dtype=A.dtype)
+    A @ x
+    _, times = timed(lambda: A @ x, repeats)
+    return median(times)
+
+
+def run_method(system, name: str, repeats: int, rtol: float = 1e-8) -> dict:
+    from solvers.linear import LinearProblem, init, method
+
+    lp = LinearProblem(system.A, system.b)
+    setups, solves, sol = [], [], None
+    for _ in range(max(1, repeats)):
+        gc.collect()
+        cache = init(lp, method(name), rtol=rtol, maxiter=MAXITER)
+        sol = cache.solve()
+        setups.append(sol.stats["setup_s"])
+        solves.append(sol.stats["solve_s"])
+        del cache
+    setup_s, solve_s = median(setups), median(solves)
+    totals = [a + b for a, b in zip(setups, solves)]
+    return {"method": name, "iterations": sol.iterations, "setup_s": setup_s, "solve_s": solve_s,
+            "total_s": median(totals), "total_s_min": min(totals), "total_s_max": max(totals),
+            "rel_residual": sol.residual, "converged": bool(sol.residual <= 10 * rtol and sol.converged),
+            "retcode": sol.retcode.name, "repeats": len(totals)}
+
+
+def run(sizes, problems=PROBLEMS, repeats: int = 3, log=print) -> list[dict]:
+    records = []
+    for problem in problems:
+        for n in sizes:
+            t = time.perf_counter()
+            system = assemble(problem, n)
+            assemble_s = time.perf_counter() - t
+            spmv = spmv_seconds(system.A)
+            methods = HELMHOLTZ_METHODS if problem == "helmholtz" else REAL_METHODS
+            for name in methods:
+                rec = {"problem": problem, "n": n, "dofs": system.ndofs, "assemble_s": assemble_s,
+                       **run_method(system, name, repeats), "spmv_s": spmv}
+                rec["spmv_equiv"] = rec["total_s"] / spmv
+                records.append(rec)
+                log(f"{problem:15s} n={n:5d} {name:16s} {rec['retcode']:9s} it={rec['iterations']:5d} "
+                    f"setup={rec['setup_s']:8.3f}s solve={rec['solve_s']:8.3f}s res={rec['rel_residual']:.1e} "
+                    f"spmv_equiv={rec['spmv_equiv']:9.0f}")
+            del system
+    return records
+
+
+COLUMNS = [("problem", "problem", ""), ("n", "n", "d"), ("dofs", "dofs", "d"), ("method", "method", ""),
+           ("iters", "iterations", "d"), ("setup s", "setup_s", ".3f"), ("solve s", "solve_s", ".3f"),
+           ("total s", "total_s", ".3f"), ("SpMV-equiv", "spmv_equiv", ".0f"), ("true rel. res.", "rel_residual", ".1e"),
+           ("converged", "converged", "")]

@@ -1,0 +1,52 @@
+"""PNG figures (matplotlib, Agg backend): fields on grids and convergence histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_fields(path, fields: dict[str, np.ndarray], extent=(0, 1, 0, 1), cmap="viridis") -> Path:
+    """Side-by-side images of 2D arrays (row 0 at the bottom, as from ``GridView.to_grid``)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 3.6), squeeze=False)
+    for ax, (title, arr) in zip(axes[0], fields.items()):
+        im = ax.imshow(arr, origin="lower", extent=extent, cmap=cmap)
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def save_convergence(path, histories: dict[str, np.ndarray], ylabel="relative residual") -> Path:
+    """Semilog residual histories, one line per method."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, h in histories.items():
+        h = np.asarray(h, dtype=float)
+        if h.size:
+            ax.semilogy(np.arange(len(h)), h / h[0], label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,47 @@
+"""Named solver configurations (``"pyamg-sa+cg"`` ...) for the command line and the benchmarks.
+
+A registry of factories rather than an if/elif chain: adding a method is one line, and the CLI's
+``--method`` choices and the benchmark's method list come from here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .algorithm import Algorithm
+from .direct import Direct
+from .krylov import CG, GMRES
+from .preconditioners import AMG, ILU, Jacobi
+
+
+def _petsc(ksp, pc, **opts):
+    def make():
+        from .petsc import PETScKSP
+
+        return PETScKSP(ksp, pc, dict(opts))
+    return make
+
+
+#: name -> factory returning a fresh algorithm value
+METHODS: dict[str, Callable[[], Algorithm]] = {
+    "pyamg-sa+cg": lambda: CG(precond=AMG("sa")),
+    "pyamg-rs+cg": lambda: CG(precond=AMG("rs")),
+    "pyamg-sa+gmres": lambda: GMRES(precond=AMG("sa")),
+    "petsc-gamg+cg": _petsc("cg", "gamg"),
+    "petsc-gamg+gmres": _petsc("gmres", "gamg"),
+    "jacobi+cg": lambda: CG(precond=Jacobi()),
+    "ilu+gmres": lambda: GMRES(restart=50, precond=ILU()),
+    "direct-superlu": lambda: Direct("superlu"),
+    "direct-mumps": lambda: Direct("mumps"),
+}
+
+#: methods that run on a distributed (PETSc) problem under mpiexec
+DISTRIBUTED = {"petsc-gamg+cg", "petsc-gamg+gmres", "direct-mumps"}
+
+
+def method(name: str) -> Algorithm:
+    """The algorithm registered as ``name``; unknown names raise ``ValueError`` listing the valid ones."""
+    try:
+        return METHODS[name]()
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None

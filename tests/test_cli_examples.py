@@ -1,0 +1,129 @@
+"""The command line, the demo, the benchmark command, MPI runs, and the examples (at small sizes)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybrid.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_solve_json(tmp_path):
+    out = tmp_path / "s.json"
+    assert main(["solve", "darcy", "--n", "16", "--coefficient", "two-phase:seed=2", "--json", str(out),
+                 "--out", str(tmp_path / "u.vtu")]) == 0
+    s = json.loads(out.read_text())
+    assert s["dofs"] == 289 and s["converged"] and s["rel_residual"] < 1e-8 and s["iterations"] < 20
+    assert (tmp_path / "u.vtu").exists()
+
+
+def test_solve_unknown_boundary_is_a_clear_error(capsys):
+    assert main(["solve", "poisson", "--n", "4", "--bc", "inlet=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown boundary name 'inlet'" in err and "bottom, left, right, top" in err
+
+
+def test_solve_unknown_field_spec(capsys):
+    assert main(["solve", "darcy", "--n", "4", "--coefficient", "three-phase"]) == 2
+    assert "unknown field 'three-phase'" in capsys.readouterr().err
+
+
+def test_solve_gmsh_mesh_with_named_bcs(tmp_path):
+    """Laplace on a plate with a hole: u = 1 on the hole, 0 outside; max principle gives max u = 1."""
+    gmsh = pytest.importorskip("gmsh")
+    path = tmp_path / "plate.msh"
+    gmsh.initialize(["-v", "0"])
+    try:
+        rect = gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+        hole = gmsh.model.occ.addDisk(0.5, 0.5, 0, 0.15, 0.15)
+        gmsh.model.occ.cut([(2, rect)], [(2, hole)])
+        gmsh.model.occ.synchronize()
+        inner = [t for d, t in gmsh.model.getEntities(1) if gmsh.model.occ.getMass(1, t) < 1.0]
+        outer = [t for d, t in gmsh.model.getEntities(1) if t not in inner]
+        gmsh.model.addPhysicalGroup(1, outer, 1, name="outer")
+        gmsh.model.addPhysicalGroup(1, inner, 2, name="hole")
+        gmsh.model.addPhysicalGroup(2, [t for _, t in gmsh.model.getEntities(2)], 3, name="plate")
+        gmsh.option.setNumber("Mesh.CharacteristicLengthMax", 0.05)
+        gmsh.model.mesh.generate(2)
+        gmsh.write(str(path))
+    finally:
+        gmsh.finalize()
+    out = tmp_path / "s.json"
+    assert main(["solve", "poisson", "--mesh", str(path), "--f", "0", "--bc", "hole=1", "--bc", "outer=0",
+                 "--json", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert s["converged"] and s["u_max_abs"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_demo_small(tmp_path, capsys):
+    assert main(["demo", "--n", "32", "--out", str(tmp_path)]) == 0
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["dofs"] == 33 * 33 and s["rel_residual"] < 1e-8 and 3 < s["iterations"] < 25
+    assert (tmp_path / "darcy.png").stat().st_size > 10_000
+    assert "true relative residual" in capsys.readouterr().out
+
+
+def test_bench_solvers_tiny(tmp_path):
+    out = tmp_path / "b.json"
+    assert main(["bench", "solvers", "--sizes", "16", "--problems", "poisson,helmholtz", "--repeats", "1",
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["suite"] == "solvers" and doc["machine"]["cores"] >= 1 and doc["versions"]["dolfinx"]
+    recs = doc["records"]
+    assert {r["problem"] for r in recs} == {"poisson", "helmholtz"}
+    for r in recs:
+        assert r["spmv_s"] > 0 and r["spmv_equiv"] == pytest.approx(r["total_s"] / r["spmv_s"])
+    direct = [r for r in recs if r["method"] == "direct-superlu"]
+    assert all(r["converged"] and r["rel_residual"] < 1e-10 for r in direct)
+
+
+@pytest.mark.mpi
+def test_mpi_two_processes_match_serial(tmp_path):
+    mpiexec = BIN / "mpiexec"
+    if not mpiexec.exists():
+        mpiexec = shutil.which("mpiexec")
+    assert mpiexec, "mpiexec not found (it ships with the dolfinx-solver-real wheel)"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    results = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"s{nproc}.json"
+        cmd = [str(mpiexec), "-n", str(nproc), str(BIN / "hybrid"), "solve", "darcy", "--n", "48",
+               "--coefficient", "two-phase", "--method", "petsc-gamg+cg", "--rtol", "1e-11",
+               "--json", str(out), "--out", str(tmp_path / f"u{nproc}.xdmf")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        results[nproc] = json.loads(out.read_text())
+    assert results[2]["processes"] == 2 and results[1]["dofs"] == results[2]["dofs"]
+    assert results[2]["converged"] and results[2]["rel_residual"] < 1e-10
+    assert results[2]["u_l2"] == pytest.approx(results[1]["u_l2"], rel=1e-9)
+    assert results[2]["u_max_abs"] == pytest.approx(results[1]["u_max_abs"], rel=1e-8)
+
+
+def test_example_named_boundaries():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import named_boundaries
+    finally:
+        sys.path.pop(0)
+    system, sol = named_boundaries.main(n=32)
+    assert sol.converged and sol.residual < 1e-10
+    assert "window" in system.mesh.boundaries
+    # flux balance: inflow through the window (length 0.5, flux 1) leaves through right and top
+    assert sol.x.max() > 0
+
+
+def test_example_helmholtz():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import helmholtz_direct
+    finally:
+        sys.path.pop(0)
+    assert helmholtz_direct.main(n=64, k=10.0) < 2e-2
