@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from .algorithm import Algorithm, Tolerances
 from .problem import LinearProblem, check_problem, is_petsc
-from .solution import ReturnCode, Solution, SolveError
+from .solution import ReturnCode, SetupBreakdown, Solution, SolveError
 
 #: a solver's claimed success is overruled when the true residual exceeds its target by this factor
 TRUE_RESIDUAL_SLACK = 100.0
@@ -95,6 +95,8 @@ class SolverCache:
             t = time.perf_counter()
             try:
                 self._state = self.alg.setup(A)
+            except SetupBreakdown as e:  # numerical failure (singular incomplete factor, ...)
+                return self._fail(b, f"setup broke down: {e}", ReturnCode.Breakdown)
             except ValueError as e:  # preconditioner rejected the matrix (zero diagonal, ...)
                 return self._fail(b, f"setup failed: {e}")
             self.setup_s = time.perf_counter() - t

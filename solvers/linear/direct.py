@@ -17,14 +17,21 @@ from .solution import ReturnCode
 class Direct(Algorithm):
     """Sparse direct solve; the factorization is the setup, reused by ``init(...).solve(b)``.
 
-    ``backend="superlu"`` (scipy ``splu``; ``ordering`` ``MMD_AT_PLUS_A`` suits the symmetric pattern of
-    FEM matrices: 3x faster than scipy's default COLAMD at 1M dofs here) or ``"mumps"`` (PETSc LU, or
-    Cholesky when ``symmetric=True``; also distributed). A singular factor gives ``Breakdown``.
+    ``backend="superlu"`` (scipy ``splu``) or ``"mumps"`` (PETSc LU, or Cholesky when ``symmetric=True``;
+    also distributed). A singular factor gives ``Breakdown``.
+
+    SuperLU defaults suit FEM matrices, whose sparsity pattern is symmetric: the ``MMD_AT_PLUS_A``
+    ordering (3x faster than scipy's default COLAMD at 1M dofs here) and ``symmetric_mode`` with
+    ``pivot_threshold=0.1`` (prefer diagonal pivots, so the fill-reducing ordering survives). On the
+    indefinite Helmholtz matrix at n=256 the latter cut the factorization from 27 s to 0.4 s (10x
+    less fill) at the same residual.
     """
 
     backend: str = "superlu"
     ordering: str = "MMD_AT_PLUS_A"
     symmetric: bool = False
+    symmetric_mode: bool = True
+    pivot_threshold: float = 0.1
     needs_matrix = True
 
     def setup(self, A):
@@ -32,7 +39,9 @@ class Direct(Algorithm):
             if is_petsc(A):
                 raise ValueError("Direct(backend='superlu') needs a scipy matrix; use backend='mumps'")
             try:
-                return spla.splu(sp.csc_matrix(A), permc_spec=self.ordering)
+                return spla.splu(sp.csc_matrix(A), permc_spec=self.ordering,
+                                 diag_pivot_thresh=self.pivot_threshold,
+                                 options={"SymmetricMode": self.symmetric_mode})
             except RuntimeError as e:  # "Factor is exactly singular"
                 return e
         if self.backend == "mumps":

@@ -28,6 +28,11 @@ Diverged = ReturnCode.Diverged
 InvalidInput = ReturnCode.InvalidInput
 
 
+class SetupBreakdown(ValueError):
+    """Raised by a preconditioner's ``setup`` on a numerical failure (singular incomplete factor, ...):
+    the solve returns ``Breakdown``. Other ``ValueError``s from ``setup`` mean ``InvalidInput``."""
+
+
 class SolveError(RuntimeError):
     """Raised by ``solve(..., raise_on_failure=True)`` when the retcode is not ``Success``."""
 

@@ -93,7 +93,9 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
             # invariant subspace found but the residual is not small: singular/inconsistent system
             if abs(g[j_used]) > hist.target:
                 return RunResult(x, ReturnCode.Breakdown, k, hist.norms,
-                                 "GMRES: Krylov space exhausted without reaching the tolerance")
+                                 "GMRES: the Arnoldi process found no new direction (below round-off) before "
+                                 "reaching the tolerance: singular or inconsistent system, or a preconditioned "
+                                 "operator that is numerically singular")
     return RunResult(x, ReturnCode.MaxIters, k, hist.norms)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..solution import SetupBreakdown
 from .base import Preconditioner
 
 
@@ -20,7 +21,7 @@ class ILU(Preconditioner):
         try:
             self.factor = spla.spilu(sp.csc_matrix(A), drop_tol=self.drop_tol, fill_factor=self.fill_factor)
         except RuntimeError as e:
-            raise ValueError(f"ILU: factorization failed ({e})") from e
+            raise SetupBreakdown(f"ILU: incomplete factorization failed ({e})") from e
         return self
 
     def apply(self, r):
