@@ -16,6 +16,15 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def save_fields(path, fields: dict[str, np.ndarray], extent=(0, 1, 0, 1), cmap="viridis") -> Path:
     """Side-by-side images of 2D arrays (row 0 at the bottom, as from ``GridView.to_grid``)."""
     plt = _plt()
@@ -24,12 +33,7 @@ def save_fields(path, fields: dict[str, np.ndarray], extent=(0, 1, 0, 1), cmap="
         im = ax.imshow(arr, origin="lower", extent=extent, cmap=cmap)
         ax.set_title(title)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def save_convergence(path, histories: dict[str, np.ndarray], ylabel="relative residual") -> Path:
@@ -44,9 +48,4 @@ def save_convergence(path, histories: dict[str, np.ndarray], ylabel="relative re
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

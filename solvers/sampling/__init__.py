@@ -1,7 +1,8 @@
 """Random fields for coefficients and data (numpy only); each sampler is a function of (seed, index)."""
 
 from .grf import gaussian_random_field, gaussian_random_field_at, two_phase, log_normal, spectrum, pointwise_variance
+from .inclusions import inclusion_disks, inclusions_at, boundary_patterns
 from .specs import field_from_spec, FIELDS
 
 __all__ = ["gaussian_random_field", "gaussian_random_field_at", "two_phase", "log_normal", "spectrum",
-           "pointwise_variance", "field_from_spec", "FIELDS"]
+           "pointwise_variance", "inclusion_disks", "inclusions_at", "boundary_patterns", "field_from_spec", "FIELDS"]

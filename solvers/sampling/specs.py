@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 
 from .grf import gaussian_random_field_at
+from .inclusions import inclusions_at
 
 
 def _two_phase(high, low):
@@ -23,11 +24,18 @@ def _log_normal(seed=0, index=0, alpha=2.0, tau=3.0, modes=64, sigma=1.0):
     return a
 
 
+def _inclusions(seed=0, index=0, count=6, background=1.0, value=1e3):
+    def a(x):
+        return inclusions_at(x, seed, index, int(count), background, value)
+    return a
+
+
 #: name -> factory(**params) -> callable x -> values (dolfinx interpolation convention)
 FIELDS: dict[str, Callable] = {
     "two-phase": _two_phase(12.0, 3.0),      # FNO Darcy benchmark values
     "contrast": _two_phase(1e4, 1.0),        # high-contrast two-phase
     "log-normal": _log_normal,
+    "inclusions": _inclusions,              # high-contrast disks
 }
 
 
@@ -52,7 +60,7 @@ def field_from_spec(spec: str):
         key, eq, value = item.partition("=")
         if not eq:
             raise ValueError(f"field parameter {item!r} in {spec!r} must be key=value")
-        kwargs[key.strip()] = int(value) if key.strip() in ("seed", "index", "modes") else float(value)
+        kwargs[key.strip()] = int(value) if key.strip() in ("seed", "index", "modes", "count") else float(value)
     try:
         return FIELDS[name](**kwargs)
     except TypeError as e:

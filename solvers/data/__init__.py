@@ -1,0 +1,11 @@
+"""Training-data generation from the toolkit's own FEM solvers (numpy/scipy/h5py; no torch).
+
+>>> from solvers.data import generate   # doctest: +SKIP
+>>> generate("darcy", samples=1200, n=64, out="data/darcy64.h5", workers=2)
+"""
+
+from .generators import GENERATORS, GenerationError, make_generator
+from .generate import generate
+from .store import DatasetMismatch
+
+__all__ = ["GENERATORS", "GenerationError", "make_generator", "generate", "DatasetMismatch"]

@@ -1,0 +1,161 @@
+"""``generate(problem, samples, n, out, ...)``: produce a dataset with workers or MPI ranks, resumably.
+
+Blocks of consecutive samples are the unit of work and of writing (see :mod:`solvers.data.store`).
+``workers > 1`` uses a ``multiprocessing`` pool (spawned processes, each with its own generator);
+under ``mpiexec -n K`` rank ``r`` takes the missing blocks ``r, r+K, ...`` and rank 0 indexes and
+consolidates. Sample ``i`` depends on ``(seed, i)`` only, so every split gives the same arrays.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from meshes import _mpi
+from . import store
+from .generators import make_generator
+
+
+def _versions() -> dict:
+    from importlib import metadata
+    import sys
+
+    out = {"python": sys.version.split()[0]}
+    for dist in ("dolfinx-solver-real", "scipy", "numpy", "pyamg", "h5py", "hybrid-solvers"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_attrs(problem: str, samples: int, n: int, seed: int, params: dict, block: int, gen) -> dict:
+    return {"problem": problem, "n": int(n), "seed": int(seed), "samples": int(samples), "block": int(block),
+            "params": gen.params, "pde": type(gen).__doc__.strip().splitlines()[0],
+            "mesh": f"unit_square({n}), P1, {n + 1}x{n + 1} nodes (grid arrays: row j at y=j/n)",
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "versions": _versions()}
+
+
+def _make_block(gen, block: int, block_size: int, samples: int) -> tuple[int, dict]:
+    start, stop = block * block_size, min(samples, (block + 1) * block_size)
+    outs = [gen.sample(i) for i in range(start, stop)]
+    return start, {k: np.stack([o[k] for o in outs]) for k in outs[0]}
+
+
+# -- worker processes ------------------------------------------------------------------------------------
+_worker_gen = None
+
+
+def _worker_init(problem, n, seed, params):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    global _worker_gen
+    _worker_gen = make_generator(problem, n, seed, params)
+
+
+def _worker_block(args):
+    path, block, block_size, samples = args
+    start, arrays = _make_block(_worker_gen, block, block_size, samples)
+    store.write_shard(Path(path), block, start, arrays)
+    return block, stop_of(block, block_size, samples) - start
+
+
+def stop_of(block, block_size, samples):
+    return min(samples, (block + 1) * block_size)
+
+
+def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dict | None = None,
+             workers: int = 1, block: int = 16, progress: bool = True, comm=None) -> dict:
+    """Generate (or complete) ``out``; returns a summary with timing.
+
+    Raises :class:`store.DatasetMismatch` when ``out`` holds data from other parameters.
+    """
+    out = Path(out)
+    comm = comm or _mpi.COMM_WORLD
+    if samples < 1 or n < 2 or block < 1 or workers < 1:
+        raise ValueError(f"need samples >= 1, n >= 2, block >= 1, workers >= 1 (got {samples}, {n}, {block}, {workers})")
+    t0 = time.perf_counter()
+    gen = make_generator(problem, n, seed, params)  # validates parameters before touching files
+    attrs = run_attrs(problem, samples, n, seed, params, block, gen)
+    fields = gen.fields()
+    mesh = gen.mesh_arrays()
+    fixed = gen.fixed_arrays() if hasattr(gen, "fixed_arrays") else {}
+    summary = {"problem": problem, "samples": samples, "n": n, "out": str(out), "processes": max(workers, comm.size)}
+    if comm.rank == 0:
+        store.check_compatible(out, attrs)
+        already = store.is_complete(out)
+    else:
+        already = None
+    already = comm.bcast(already, root=0)
+    if already:
+        summary.update(generated=0, seconds=0.0, samples_per_s=0.0, note="already complete")
+        return summary
+    if comm.rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        store.begin(out, attrs)
+    comm.barrier()
+    nblocks = -(-samples // block)
+    todo = sorted(set(range(nblocks)) - store.done_blocks(out))
+    todo_count = sum(stop_of(b, block, samples) - b * block for b in todo)
+    bar = _progress(todo_count, problem, progress and comm.rank == 0)
+    made = 0
+    t_gen = time.perf_counter()
+    try:
+        if comm.size > 1:
+            for b in todo[comm.rank::comm.size]:
+                start, arrays = _make_block(gen, b, block, samples)
+                store.write_shard(out, b, start, arrays)
+                made += len(next(iter(arrays.values())))
+                bar.update(len(next(iter(arrays.values()))) * comm.size)
+                if comm.rank == 0:
+                    store.write_index(out, attrs, fields, mesh, fixed)
+            made = comm.allreduce(made)
+        elif workers > 1:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_worker_init, initargs=(problem, n, seed, params)) as pool:
+                jobs = [(str(out), b, block, samples) for b in todo]
+                for _, count in pool.imap_unordered(_worker_block, jobs):
+                    made += count
+                    bar.update(count)
+                    store.write_index(out, attrs, fields, mesh, fixed)
+                pool.close()  # let workers exit normally (terminate() would SIGTERM them mid-PETSc)
+                pool.join()
+        else:
+            for b in todo:
+                start, arrays = _make_block(gen, b, block, samples)
+                store.write_shard(out, b, start, arrays)
+                count = len(next(iter(arrays.values())))
+                made += count
+                bar.update(count)
+                store.write_index(out, attrs, fields, mesh, fixed)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t_gen
+    comm.barrier()
+    if comm.rank == 0:
+        store.consolidate(out, attrs, fields, mesh, fixed)
+    comm.barrier()
+    summary.update(generated=made, seconds=seconds, samples_per_s=made / seconds if seconds > 0 else 0.0,
+                   total_s=time.perf_counter() - t0)
+    return summary
+
+
+class _NoBar:
+    def update(self, k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"generate {desc}", unit="sample", smoothing=0.1)

@@ -1,0 +1,233 @@
+"""Per-problem sample generators: everything that does not change between samples is built once.
+
+A generator is made once per process from ``(n, seed, params)``; ``sample(index)`` returns a dict of
+arrays that depends only on ``(seed, index)``, so any split of the indices over workers or MPI ranks
+gives bit-identical data. Each process uses its own serial mesh (samples are independent small solves).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from meshes import _mpi, GridView, unit_square
+from ..problems import Darcy, Helmholtz
+from ..sampling import boundary_patterns, gaussian_random_field, inclusions_at, gaussian_random_field_at
+from .p1 import P1Assembler
+
+
+class GenerationError(RuntimeError):
+    """A sample could not be produced (non-finite solution, ...); the message names index and seed."""
+
+
+# -- solvers reused across samples ------------------------------------------------------------------------
+class ReusedCholesky:
+    """MUMPS Cholesky through PETSc on a fixed pattern: the symbolic factorization is computed once and
+    reused for every new set of values (PETSc keeps it while the nonzero pattern does not change)."""
+
+    def __init__(self, template: sp.csr_matrix):
+        from petsc4py import PETSc
+        from ..linear.petsc import to_petsc_mat
+
+        self.PETSc = PETSc
+        self.indptr = template.indptr.astype(PETSc.IntType)
+        self.indices = template.indices.astype(PETSc.IntType)
+        self.mat = to_petsc_mat(template)
+        self.ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+        self.ksp.setType("preonly")
+        pc = self.ksp.getPC()
+        pc.setType("cholesky")
+        pc.setFactorSolverType("mumps")
+        self.ksp.setOperators(self.mat)
+        self.b, self.x = self.mat.createVecRight(), self.mat.createVecRight()
+
+    def factor(self, values: np.ndarray):
+        self.mat.zeroEntries()
+        self.mat.setValuesCSR(self.indptr, self.indices, values)
+        self.mat.assemble()
+        self.ksp.setOperators(self.mat)
+        self.ksp.setUp()
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        self.b.array[:] = rhs
+        self.ksp.solve(self.b, self.x)
+        return self.x.array.copy()
+
+
+class ReusedAMG:
+    """pyamg Ruge-Stuben AMG + CG for large grids (a fresh hierarchy per matrix, tight tolerance)."""
+
+    def __init__(self, template, rtol: float = 1e-11):
+        self.indptr, self.indices, self.n, self.rtol = template.indptr, template.indices, template.shape[0], rtol
+
+    def factor(self, values):
+        from ..linear import AMG, CG, init, LinearProblem
+
+        A = sp.csr_matrix((values, self.indices, self.indptr), shape=(self.n, self.n))
+        self.cache = init(LinearProblem(A, np.zeros(self.n)), CG(precond=AMG("rs")), rtol=self.rtol)
+
+    def solve(self, rhs):
+        sol = self.cache.solve(rhs)
+        if not sol.converged:
+            raise GenerationError(f"AMG-CG did not converge: {sol.message}")
+        return sol.x
+
+
+def reused_solver(template, n: int, choice: str):
+    """Direct below n=256 (fastest there), AMG-CG above (``choice``: auto|direct|amg)."""
+    if choice == "direct" or (choice == "auto" and n <= 256):
+        return ReusedCholesky(template)
+    if choice in ("amg", "auto"):
+        return ReusedAMG(template)
+    raise ValueError(f"unknown solver {choice!r}; use auto, direct or amg")
+
+
+# -- coefficient samplers ----------------------------------------------------------------------------------
+def coefficient_grid(kind: str, n: int, seed: int, index: int, p: dict, view: GridView) -> np.ndarray:
+    if kind in ("two-phase", "contrast"):
+        u = gaussian_random_field(n, seed, index, p["alpha"], p["tau"], p["modes"])
+        return np.where(u >= 0, p["high"], p["low"])
+    if kind == "log-normal":
+        return np.exp(p["sigma"] * gaussian_random_field(n, seed, index, p["alpha"], p["tau"], p["modes"]))
+    if kind == "inclusions":
+        X, Y = view.coordinates()
+        return inclusions_at(np.vstack([X.ravel(), Y.ravel()]), seed, index, int(p["count"]), p["low"],
+                             p["high"]).reshape(view.shape)
+    raise ValueError(f"unknown coefficient kind {kind!r}; use two-phase, contrast, log-normal or inclusions")
+
+
+COEFFICIENT_DEFAULTS = {"coefficient": "two-phase", "high": 12.0, "low": 3.0, "alpha": 2.0, "tau": 3.0,
+                        "modes": 64, "sigma": 1.0, "count": 6, "solver": "auto"}
+
+
+class _GridProblem:
+    """Shared setup: serial unit-square mesh, P1 space, grid view, P1 assembler with Dirichlet on all sides."""
+
+    name = "?"
+    defaults: dict = {}
+
+    def __init__(self, n: int, seed: int, params: dict | None = None):
+        unknown = set(params or {}) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameters {sorted(unknown)}; valid: {sorted(self.defaults)}")
+        self.n, self.seed = int(n), int(seed)
+        self.params = {**self.defaults, **(params or {})}
+        if self.params.get("coefficient") == "contrast" and not params.get("high"):
+            self.params.update(high=1e4, low=1.0)
+        self.mesh = unit_square(self.n, comm=_mpi.COMM_SELF)
+        self.template = Darcy(self.mesh, a=1.0, f=1.0).assemble()  # pattern, constraints, rhs of f=1
+        V = self.template.space
+        self.view = GridView(V)
+        self.asm = P1Assembler(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, self.template.A,
+                               self.template.constrained)
+
+    def mesh_arrays(self) -> dict:
+        V = self.template.space
+        return {"coordinates": V.tabulate_dof_coordinates()[:, :2], "cells": np.asarray(V.dofmap.list),
+                "grid_of_dof": self.view._grid_of_dof}
+
+    def check(self, index: int, out: dict) -> dict:
+        for key, val in out.items():
+            if not np.all(np.isfinite(val)):
+                raise GenerationError(f"{self.name}: sample {index} (seed {self.seed}) produced non-finite "
+                                      f"values in {key!r}")
+        return out
+
+
+class DarcyData(_GridProblem):
+    """``-div(a grad u) = f`` on the unit square, ``u = 0`` on the boundary; ``a`` random per sample.
+
+    Fields: ``coefficient`` and ``solution`` as ``(n+1, n+1)`` grids (and ``forcing`` when sampled).
+    """
+
+    name = "darcy"
+    defaults = {**COEFFICIENT_DEFAULTS, "f": 1.0, "forcing": "constant"}
+
+    def __init__(self, n, seed, params=None):
+        super().__init__(n, seed, params)
+        self.B = self.asm.stiffness_operator()
+        self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
+        if self.params["forcing"] not in ("constant", "grf"):
+            raise ValueError(f"darcy: forcing must be 'constant' or 'grf', got {self.params['forcing']!r}")
+        self.b_const = self.template.b * float(self.params["f"])
+        self.M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
+        self.M[self.asm.constrained, :] = 0.0
+        self.M = self.M.tocsr()
+
+    def fields(self) -> dict:
+        s = self.view.shape
+        f = {"coefficient": s, "solution": s}
+        if self.params["forcing"] == "grf":
+            f["forcing"] = s
+        return f
+
+    def sample(self, index: int) -> dict:
+        p = self.params
+        a_grid = coefficient_grid(p["coefficient"], self.n, self.seed, index, p, self.view)
+        self.solver.factor(self.asm.matrix(self.B @ self.view.to_dofs(a_grid)).data)
+        out = {"coefficient": a_grid}
+        if p["forcing"] == "grf":
+            f_grid = gaussian_random_field(self.n, self.seed + 1_000_003, index, p["alpha"], p["tau"], p["modes"])
+            b = self.M @ self.view.to_dofs(f_grid)
+            out["forcing"] = f_grid
+        else:
+            b = self.b_const
+        out["solution"] = self.view.to_grid(self.solver.solve(b))
+        return self.check(index, out)
+
+
+class PoissonData(_GridProblem):
+    """``-Laplace(u) = f`` with a random smooth forcing ``f`` (GRF); one factorization for all samples."""
+
+    name = "poisson"
+    defaults = {"alpha": 2.0, "tau": 3.0, "modes": 64, "solver": "auto"}
+
+    def __init__(self, n, seed, params=None):
+        super().__init__(n, seed, params)
+        self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
+        self.solver.factor(self.template.A.data)
+        M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
+        M[self.asm.constrained, :] = 0.0
+        self.M = M.tocsr()
+
+    def fields(self):
+        return {"forcing": self.view.shape, "solution": self.view.shape}
+
+    def sample(self, index):
+        p = self.params
+        f = gaussian_random_field(self.n, self.seed, index, p["alpha"], p["tau"], p["modes"])
+        u = self.solver.solve(self.M @ self.view.to_dofs(f))
+        return self.check(index, {"forcing": f, "solution": self.view.to_grid(u)})
+
+
+class DarcyRhsData(PoissonData):
+    """A *fixed* coefficient (sample 0 of the coefficient sampler) and many random right-hand sides:
+    the pairs ``(f, u = A^{-1} f)`` a learned preconditioner trains on."""
+
+    name = "darcy-rhs"
+    defaults = {**COEFFICIENT_DEFAULTS}
+
+    def __init__(self, n, seed, params=None):
+        _GridProblem.__init__(self, n, seed, params)
+        p = self.params
+        self.a_grid = coefficient_grid(p["coefficient"], self.n, self.seed, 0, p, self.view)
+        A = self.asm.matrix(self.asm.stiffness_operator() @ self.view.to_dofs(self.a_grid))
+        self.solver = reused_solver(A, self.n, p["solver"])
+        self.solver.factor(A.data)
+        M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
+        M[self.asm.constrained, :] = 0.0
+        self.M = M.tocsr()
+
+    def fixed_arrays(self) -> dict:
+        return {"coefficient": self.a_grid}
+
+
+GENERATORS = {g.name: g for g in (DarcyData, PoissonData, DarcyRhsData)}
+
+
+def make_generator(problem: str, n: int, seed: int, params: dict | None = None):
+    try:
+        cls = GENERATORS[problem]
+    except KeyError:
+        raise ValueError(f"unknown problem {problem!r}; choose one of: {', '.join(GENERATORS)}") from None
+    return cls(n, seed, params)
