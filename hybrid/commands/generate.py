@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--n", type=int, default=64, help="cells per side (grids of n+1 nodes)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="worker processes (or use mpiexec -n W)")
+    p.add_argument("--workers", type=int, default=1, help="processes: relaunches under mpiexec -n W")
+    p.add_argument("--summary-json", type=Path, help="write the run summary (samples/s, ...) as JSON")
     p.add_argument("--block", type=int, default=16, help="samples per atomic write (default 16)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="problem parameter, e.g. coefficient=log-normal, high=12, low=3, forcing=grf, solver=amg")
@@ -46,6 +47,8 @@ def run(args) -> int:
     summary = generate(args.problem, args.samples, args.n, args.out, seed=args.seed,
                        params=parse_params(args.param), workers=args.workers, block=args.block,
                        progress=not args.no_progress)
+    if COMM_WORLD.rank == 0 and args.summary_json:
+        args.summary_json.write_text(json.dumps(summary))
     if COMM_WORLD.rank == 0:
         note = summary.get("note")
         if note:

@@ -1,15 +1,20 @@
 """``generate(problem, samples, n, out, ...)``: produce a dataset with workers or MPI ranks, resumably.
 
 Blocks of consecutive samples are the unit of work and of writing (see :mod:`solvers.data.store`).
-``workers > 1`` uses a ``multiprocessing`` pool (spawned processes, each with its own generator);
-under ``mpiexec -n K`` rank ``r`` takes the missing blocks ``r, r+K, ...`` and rank 0 indexes and
-consolidates. Sample ``i`` depends on ``(seed, i)`` only, so every split gives the same arrays.
+Parallelism is MPI's: under ``mpiexec -n K`` rank ``r`` takes the missing blocks ``r, r+K, ...`` and
+rank 0 indexes and consolidates; ``workers=K`` from a single process relaunches the same generation
+under ``mpiexec -n K`` (the MPICH that ships with the dolfinx wheel), so there is one parallel code
+path. Sample ``i`` depends on ``(seed, i)`` only, so every split gives the same arrays.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,23 +53,6 @@ def _make_block(gen, block: int, block_size: int, samples: int) -> tuple[int, di
     return start, {k: np.stack([o[k] for o in outs]) for k in outs[0]}
 
 
-# -- worker processes ------------------------------------------------------------------------------------
-_worker_gen = None
-
-
-def _worker_init(problem, n, seed, params):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    global _worker_gen
-    _worker_gen = make_generator(problem, n, seed, params)
-
-
-def _worker_block(args):
-    path, block, block_size, samples = args
-    start, arrays = _make_block(_worker_gen, block, block_size, samples)
-    store.write_shard(Path(path), block, start, arrays)
-    return block, stop_of(block, block_size, samples) - start
-
-
 def stop_of(block, block_size, samples):
     return min(samples, (block + 1) * block_size)
 
@@ -79,6 +67,8 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     comm = comm or _mpi.COMM_WORLD
     if samples < 1 or n < 2 or block < 1 or workers < 1:
         raise ValueError(f"need samples >= 1, n >= 2, block >= 1, workers >= 1 (got {samples}, {n}, {block}, {workers})")
+    if workers > 1 and comm.size == 1:
+        return _relaunch_under_mpi(problem, samples, n, out, seed, params, workers, block, progress)
     t0 = time.perf_counter()
     gen = make_generator(problem, n, seed, params)  # validates parameters before touching files
     attrs = run_attrs(problem, samples, n, seed, params, block, gen)
@@ -115,16 +105,6 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
                 if comm.rank == 0:
                     store.write_index(out, attrs, fields, mesh, fixed)
             made = comm.allreduce(made)
-        elif workers > 1:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_worker_init, initargs=(problem, n, seed, params)) as pool:
-                jobs = [(str(out), b, block, samples) for b in todo]
-                for _, count in pool.imap_unordered(_worker_block, jobs):
-                    made += count
-                    bar.update(count)
-                    store.write_index(out, attrs, fields, mesh, fixed)
-                pool.close()  # let workers exit normally (terminate() would SIGTERM them mid-PETSc)
-                pool.join()
         else:
             for b in todo:
                 start, arrays = _make_block(gen, b, block, samples)
@@ -143,6 +123,34 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     summary.update(generated=made, seconds=seconds, samples_per_s=made / seconds if seconds > 0 else 0.0,
                    total_s=time.perf_counter() - t0)
     return summary
+
+
+def mpiexec() -> str:
+    """The ``mpiexec`` beside this Python (the dolfinx wheel's MPICH), else the one on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    found = here if os.path.exists(here) else shutil.which("mpiexec")
+    if not found:
+        raise RuntimeError("mpiexec not found: it ships with dolfinx-solver-real in the virtual environment")
+    return found
+
+
+def _relaunch_under_mpi(problem, samples, n, out, seed, params, workers, block, progress) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = os.path.join(tmp, "summary.json")
+        cmd = [mpiexec(), "-n", str(workers), sys.executable, "-m", "hybrid.cli", "generate", problem,
+               "--samples", str(samples), "--n", str(n), "--out", str(out), "--seed", str(seed),
+               "--block", str(block), "--summary-json", summary]
+        cmd += [f"--param={k}={json.dumps(v)}" for k, v in (params or {}).items()]
+        if not progress:
+            cmd.append("--no-progress")
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, text=True,
+                              stderr=None if progress else subprocess.PIPE)  # the progress bar is on stderr
+        if proc.returncode != 0:
+            msg = (proc.stderr or "").strip().splitlines()
+            raise RuntimeError(f"generation under mpiexec -n {workers} failed "
+                               f"({msg[-1] if msg else f'exit code {proc.returncode}, see above'})")
+        return json.loads(open(summary).read())
 
 
 class _NoBar:
