@@ -177,3 +177,24 @@ def test_torch_dataset_and_normalizer(tmp_path):
     torch.testing.assert_close(restored.postprocess(yn), Y, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="no field 'permeability'"):
         FieldDataset(path, inputs=("permeability",))
+
+
+def test_helmholtz_data_matches_problem_class_for_constant_speed():
+    gen = make_generator("helmholtz", 24, 0, {"sigma": 0.0, "omega": 15.0})
+    out = gen.sample(0)
+    assert np.allclose(out["wave_speed"], 1.0)
+    bump = lambda x: np.exp(-((x[0] - 0.5) ** 2 + (x[1] - 0.5) ** 2) / (2 * 0.05**2))  # noqa: E731
+    system = solvers.Helmholtz(gen.mesh, k=15.0, f=bump, absorbing=list(gen.mesh.boundaries), bcs=[]).assemble()
+    x = solve(LinearProblem(system.A, system.b), Direct()).x
+    ref = gen.view.to_grid(x)
+    assert np.abs(out["solution_re"] + 1j * out["solution_im"] - ref).max() < 1e-12 * np.abs(ref).max()
+
+
+def test_eit_dtn_is_symmetric_and_conservative():
+    gen = make_generator("eit", 24, 1, {"patterns": 8})
+    out = gen.sample(3)
+    assert out["dtn"].shape == (8, 4 * 24)
+    D = out["dtn"] @ gen.patterns.T  # <g_l, Lambda g_m>: the DtN map is self-adjoint
+    assert np.abs(D - D.T).max() < 1e-10 * np.abs(D).max()
+    assert np.abs(out["dtn"].sum(axis=1)).max() < 1e-10 * np.abs(out["dtn"]).max()  # no net current
+    assert np.all(np.diag(D) > 0)  # energy: <g, Lambda g> = int sigma |grad u|^2 > 0

@@ -231,3 +231,104 @@ def make_generator(problem: str, n: int, seed: int, params: dict | None = None):
     except KeyError:
         raise ValueError(f"unknown problem {problem!r}; choose one of: {', '.join(GENERATORS)}") from None
     return cls(n, seed, params)
+
+
+def _arclength(xy: np.ndarray) -> np.ndarray:
+    """Counter-clockwise arclength from the origin of points on the unit square's boundary."""
+    x, y = xy[:, 0], xy[:, 1]
+    return np.where(np.isclose(y, 0.0), x, np.where(np.isclose(x, 1.0), 1.0 + y,
+                    np.where(np.isclose(y, 1.0), 3.0 - x, 4.0 - y)))
+
+
+class HelmholtzData(_GridProblem):
+    """``-Laplace(u) - (omega / c(x))^2 u = f`` with a random wave speed ``c`` and absorbing boundaries.
+
+    ``c = c0 * exp(sigma * GRF)``; the source is a Gaussian bump at ``(x0, y0)``; the first-order
+    absorbing condition ``du/dn - i (omega / c0) u = 0`` uses the background speed. Fields:
+    ``wave_speed`` and the complex solution as ``solution_re``, ``solution_im``.
+    """
+
+    name = "helmholtz"
+    defaults = {"omega": 20.0, "c0": 1.0, "sigma": 0.2, "alpha": 2.0, "tau": 3.0, "modes": 64,
+                "x0": 0.5, "y0": 0.5, "width": 0.05}
+
+    def __init__(self, n, seed, params=None):
+        super().__init__(n, seed, params)
+        p = self.params
+        if p["omega"] <= 0 or p["c0"] <= 0:
+            raise ValueError(f"helmholtz: omega and c0 must be positive, got {p['omega']}, {p['c0']}")
+        absorbing = list(self.mesh.boundaries)
+        bump = lambda x: np.exp(-((x[0] - p["x0"]) ** 2 + (x[1] - p["y0"]) ** 2) / (2 * p["width"] ** 2))  # noqa
+        ref = Helmholtz(self.mesh, k=p["omega"] / p["c0"], f=bump, absorbing=absorbing, bcs=[]).assemble()
+        self.b = ref.b
+        k0 = p["omega"] / p["c0"]
+        # ref.A = K - k0^2 M - i k0 B: keep K - i k0 B and replace the mass term per sample
+        M1 = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False)
+        self.KB = (ref.A + k0**2 * M1.astype(complex)).tocsr()
+        self.Mop = self.asm.mass_operator()
+
+    def fields(self):
+        s = self.view.shape
+        return {"wave_speed": s, "solution_re": s, "solution_im": s}
+
+    def sample(self, index):
+        import scipy.sparse.linalg as spla
+
+        p = self.params
+        c = p["c0"] * np.exp(p["sigma"] * gaussian_random_field(self.n, self.seed, index, p["alpha"], p["tau"], p["modes"]))
+        w = 1.0 / self.view.to_dofs(c) ** 2
+        A = self.KB - p["omega"] ** 2 * self.asm.matrix(self.Mop @ w, eliminate=False)
+        u = spla.splu(A.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
+                      options={"SymmetricMode": True}).solve(self.b)
+        g = self.view.to_grid(u)
+        return self.check(index, {"wave_speed": c, "solution_re": g.real, "solution_im": g.imag})
+
+
+class EITData(_GridProblem):
+    """Electrical impedance tomography: for a random conductivity, the Dirichlet-to-Neumann data of
+    ``K`` boundary voltage patterns (``-div(sigma grad u) = 0``, ``u = g_m`` on the boundary).
+
+    The flux is the consistent (variational) one, ``(A_full u)_i = int sigma du/dn phi_i ds`` at
+    boundary node ``i``; boundary nodes are ordered by arclength from the origin, counter-clockwise.
+    One factorization per sample serves the ``K`` solves. Fields: ``conductivity`` (grid) and ``dtn``
+    ``(K, boundary nodes)``; ``fixed/patterns`` and ``fixed/boundary_arclength`` are stored once.
+    """
+
+    name = "eit"
+    defaults = {**COEFFICIENT_DEFAULTS, "coefficient": "inclusions", "high": 10.0, "low": 1.0, "patterns": 16}
+
+    def __init__(self, n, seed, params=None):
+        super().__init__(n, seed, params)
+        xy = self.template.space.tabulate_dof_coordinates()[:, :2]
+        bd = self.asm.constrained
+        order = np.argsort(_arclength(xy[bd]), kind="stable")
+        self.bdofs = bd[order]
+        self.s = _arclength(xy[self.bdofs])
+        self.patterns = boundary_patterns(xy[self.bdofs].T, int(self.params["patterns"]))
+        self.B = self.asm.stiffness_operator()
+        self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
+
+    def fields(self):
+        return {"conductivity": self.view.shape, "dtn": (len(self.patterns), len(self.bdofs))}
+
+    def fixed_arrays(self):
+        return {"patterns": self.patterns, "boundary_arclength": self.s, "boundary_dofs": self.bdofs}
+
+    def sample(self, index):
+        p = self.params
+        sigma = coefficient_grid(p["coefficient"], self.n, self.seed, index, p, self.view)
+        values = self.B @ self.view.to_dofs(sigma)
+        A_full = self.asm.matrix(values, eliminate=False)
+        self.solver.factor(self.asm.matrix(values).data)
+        G = np.zeros((self.asm.n, len(self.patterns)))
+        G[self.bdofs] = self.patterns.T
+        rhs = -(A_full @ G)
+        rhs[self.bdofs] = self.patterns.T
+        dtn = np.empty((len(self.patterns), len(self.bdofs)))
+        for m in range(len(self.patterns)):
+            u = self.solver.solve(rhs[:, m])
+            dtn[m] = (A_full @ u)[self.bdofs]
+        return self.check(index, {"conductivity": sigma, "dtn": dtn})
+
+
+GENERATORS.update({g.name: g for g in (HelmholtzData, EITData)})
