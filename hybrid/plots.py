@@ -49,3 +49,15 @@ def save_convergence(path, histories: dict[str, np.ndarray], ylabel="relative re
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return _save(plt, fig, path)
+
+
+def save_loss_curves(path, history: dict) -> Path:
+    """Training loss and validation relative L2 per epoch (log scale)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.semilogy(history["epoch"], history["train_loss"], label="train loss")
+    ax.semilogy(history["epoch"], history["val_rel_l2"], label="validation rel. L2")
+    ax.set_xlabel("epoch")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(plt, fig, path)

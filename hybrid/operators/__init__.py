@@ -1,0 +1,37 @@
+"""Learned operators: ``(batch, channels, ny, nx) -> (batch, channels, ny, nx)``, each with a typed config.
+
+``MODELS[name] = (Module class, Config class)``; :func:`build` makes one from a config dict (as stored in
+checkpoints).
+"""
+
+from dataclasses import asdict
+
+from .mgconv import MgConv, MgConvConfig, padding_for
+from .mgno import MgNO, MgNOConfig
+from .unet import UNet, UNetConfig
+from .deeponet import DeepONet, DeepONetConfig
+from .fno import FNO, FNOConfig, neuraloperator_available
+
+MODELS = {"mgno": (MgNO, MgNOConfig), "unet": (UNet, UNetConfig), "fno": (FNO, FNOConfig),
+          "deeponet": (DeepONet, DeepONetConfig)}
+
+
+def build(name: str, config: dict | None = None):
+    """Model ``name`` from a config dict; unknown names or keys raise ``ValueError``."""
+    try:
+        cls, cfg_cls = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+    try:
+        cfg = cfg_cls(**(config or {}))
+    except TypeError as e:
+        raise ValueError(f"bad config for {name}: {e}") from None
+    return cls(cfg)
+
+
+def config_dict(model) -> dict:
+    return asdict(model.config)
+
+
+__all__ = ["MgConv", "MgConvConfig", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
+           "FNO", "FNOConfig", "MODELS", "build", "config_dict", "padding_for", "neuraloperator_available"]

@@ -1,0 +1,62 @@
+"""DeepONet (Lu et al. 2021): ``G(a)(x) = sum_k b_k(a) t_k(x) + b_0``.
+
+The branch net reads the input field at ``sensors x sensors`` points (bilinear resampling of the grid,
+so any input resolution maps to the same sensors); the trunk net reads output coordinates in
+``[0, 1]^2``, so the output can be evaluated on any grid. The inverse-problem work builds on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class DeepONetConfig:
+    in_channels: int = 1
+    out_channels: int = 1
+    sensors: int = 17
+    width: int = 128
+    depth: int = 3
+    basis: int = 64
+
+
+def mlp(sizes, act=nn.GELU):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class DeepONet(nn.Module):
+    """>>> DeepONet(DeepONetConfig(sensors=5, width=16, basis=8))(torch.randn(2, 1, 9, 9)).shape
+    torch.Size([2, 1, 9, 9])
+    """
+
+    def __init__(self, config: DeepONetConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        p = c.basis * c.out_channels
+        self.branch = mlp([c.in_channels * c.sensors**2] + [c.width] * c.depth + [p])
+        self.trunk = mlp([2] + [c.width] * c.depth + [p], act=nn.GELU)
+        self.bias = nn.Parameter(torch.zeros(c.out_channels))
+
+    def forward(self, x, out_shape=None):
+        """Stages: resample to sensors, branch MLP; trunk MLP on the output grid; inner product."""
+        B = x.shape[0]
+        ny, nx = out_shape or x.shape[-2:]
+        s = self.config.sensors
+        sens = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=True).reshape(B, -1)
+        b = self.branch(sens).view(B, self.config.out_channels, self.config.basis)
+        yy, xx = torch.meshgrid(torch.linspace(0, 1, ny, device=x.device, dtype=x.dtype),
+                                torch.linspace(0, 1, nx, device=x.device, dtype=x.dtype), indexing="ij")
+        t = self.trunk(torch.stack([xx, yy], dim=-1).reshape(-1, 2))
+        t = t.view(ny * nx, self.config.out_channels, self.config.basis)
+        out = torch.einsum("bcp,ncp->bcn", b, t) + self.bias.view(1, -1, 1)
+        return out.view(B, self.config.out_channels, ny, nx)

@@ -1,0 +1,59 @@
+"""U-Net baseline (Ronneberger et al. 2015): conv blocks, max-pool down, transposed-conv up, skips.
+
+Inputs of any size work: the input is padded (replicate) to a multiple of ``2**depth`` and the output
+cropped back, so odd P1 grids (``2^k + 1`` nodes) are handled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class UNetConfig:
+    in_channels: int = 1
+    out_channels: int = 1
+    channels: int = 16
+    depth: int = 3
+
+
+def _block(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(min(8, cout), cout), nn.GELU(),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(min(8, cout), cout), nn.GELU())
+
+
+class UNet(nn.Module):
+    """>>> UNet(UNetConfig(channels=8, depth=2))(torch.randn(2, 1, 33, 33)).shape
+    torch.Size([2, 1, 33, 33])
+    """
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = config
+        c, d = config.channels, config.depth
+        self.down = nn.ModuleList([_block(config.in_channels if i == 0 else c * 2 ** (i - 1), c * 2**i)
+                                   for i in range(d)])
+        self.bottom = _block(c * 2 ** (d - 1), c * 2**d)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(c * 2 ** (i + 1), c * 2**i, 2, stride=2) for i in reversed(range(d))])
+        self.dec = nn.ModuleList([_block(c * 2 ** (i + 1), c * 2**i) for i in reversed(range(d))])
+        self.head = nn.Conv2d(c, config.out_channels, 1)
+
+    def forward(self, x):
+        """Stages: pad, ``depth`` x (block, pool), bottom block, ``depth`` x (up, concat skip, block), head, crop."""
+        ny, nx = x.shape[-2:]
+        m = 2**self.config.depth
+        py, px = (-ny) % m, (-nx) % m
+        x = F.pad(x, (0, px, 0, py), mode="replicate")
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottom(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+            x = dec(torch.cat([up(x), skip], dim=1))
+        return self.head(x)[..., :ny, :nx]

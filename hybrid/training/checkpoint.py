@@ -1,0 +1,64 @@
+"""Checkpoints that describe their own model: config, weights, normalizer, version, training state.
+
+Saved with ``torch.save`` as plain containers and loaded with ``torch.load(weights_only=True)``: no
+pickled code runs on load. A file that is not a toolkit checkpoint, or one whose contents were
+altered so the weights no longer fit the model, is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..data import DataProcessor
+from ..operators import build, config_dict
+
+FORMAT = "hybrid-checkpoint"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save(path, model_name: str, model, processor: DataProcessor | None, extra: dict | None = None) -> Path:
+    path = Path(path)
+    payload = {"format": FORMAT, "version": __version__, "model": model_name, "config": config_dict(model),
+               "state_dict": model.state_dict(),
+               "processor": None if processor is None else {"in_channels": int(processor.inp.mean.numel()),
+                                                             "out_channels": int(processor.out.mean.numel()),
+                                                             "state_dict": processor.state_dict()},
+               **(extra or {})}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never a half-written checkpoint
+    return path
+
+
+def load(path, device="cpu"):
+    """``(model_name, model, processor, payload)``; raises :class:`CheckpointError` on foreign/tampered files."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} cannot be loaded safely (weights_only=True): {e}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} file (a bare state_dict or another tool's checkpoint?)")
+    try:
+        model = build(payload["model"], payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: weights do not match the recorded model/config ({e})") from None
+    processor = None
+    if payload.get("processor"):
+        p = payload["processor"]
+        processor = DataProcessor(p["in_channels"], p["out_channels"])
+        try:
+            processor.load_state_dict(p["state_dict"])
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: normalizer does not match ({e})") from None
+    return payload["model"], model.to(device), processor, payload

@@ -1,0 +1,193 @@
+"""Training loop: Adam + OneCycle or cosine schedule, validation split, early stopping, checkpoints,
+resume, progress bar, and PNGs of the loss curves and of a prediction.
+
+The normalizer (a :class:`hybrid.data.DataProcessor` fitted on the training split) is kept outside the
+model and saved in the checkpoint, as in neuraloperator.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DataProcessor, FieldDataset
+from ..operators import build
+from . import checkpoint
+from .losses import LOSSES, relative_h1, relative_l2
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"     # or "cosine"
+    loss: str = "l2"               # or "h1"
+    n_train: int = 1000
+    n_test: int = 100
+    val_fraction: float = 0.1
+    patience: int = 0              # epochs without validation improvement before stopping (0: never)
+    seed: int = 0
+    inputs: tuple = ("coefficient",)
+    outputs: tuple = ("solution",)
+
+
+def split_indices(n_total: int, cfg: TrainConfig):
+    """Train/validation from the first ``n_train`` complete samples, test from the last ``n_test``."""
+    if cfg.n_train + cfg.n_test > n_total:
+        raise ValueError(f"the dataset has {n_total} samples; n_train={cfg.n_train} + n_test={cfg.n_test} exceed it")
+    n_val = max(1, int(round(cfg.val_fraction * cfg.n_train)))
+    train = np.arange(0, cfg.n_train - n_val)
+    val = np.arange(cfg.n_train - n_val, cfg.n_train)
+    test = np.arange(n_total - cfg.n_test, n_total)
+    return train, val, test
+
+
+@torch.no_grad()
+def evaluate_model(model, processor, x, y, batch_size: int = 20, device="cpu") -> dict:
+    """Relative L2 and H1 errors (mean, median) and inference time per sample, in physical units."""
+    model.eval()
+    preds = []
+    t = time.perf_counter()
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        xn, _ = processor.preprocess(xb)
+        preds.append(processor.postprocess(model(xn)).cpu())
+    if device != "cpu" and torch.cuda.is_available():
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t
+    pred = torch.cat(preds)
+    l2, h1 = relative_l2(pred, y), relative_h1(pred, y)
+    return {"rel_l2_mean": float(l2.mean()), "rel_l2_median": float(l2.median()), "rel_h1_mean": float(h1.mean()),
+            "rel_h1_median": float(h1.median()), "infer_ms_per_sample": 1e3 * dt / len(x), "n": len(x),
+            "pred": pred}
+
+
+class Trainer:
+    def __init__(self, model_name: str, model_config: dict, data, out: Path, cfg: TrainConfig, device: str = "cpu"):
+        self.model_name, self.cfg, self.device = model_name, cfg, torch.device(device)
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.data = Path(data)
+        full = FieldDataset(self.data, cfg.inputs, cfg.outputs, dtype=torch.float32)
+        tr, va, te = split_indices(len(full), cfg)
+        self.train_set = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=tr)
+        self.xtr, self.ytr = self.train_set.arrays()
+        self.xva, self.yva = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=va).arrays()
+        self.xte, self.yte = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=te).arrays()
+        torch.manual_seed(cfg.seed)
+        model_config = {"in_channels": len(cfg.inputs), "out_channels": len(cfg.outputs), **(model_config or {})}
+        self.model = build(model_name, model_config).to(self.device)
+        self.processor = DataProcessor(len(cfg.inputs), len(cfg.outputs)).fit(self.xtr, self.ytr).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps = cfg.epochs * math.ceil(len(self.xtr) / cfg.batch_size)
+        if cfg.schedule == "onecycle":
+            self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=cfg.lr, total_steps=max(1, steps))
+        elif cfg.schedule == "cosine":
+            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, steps))
+        else:
+            raise ValueError(f"unknown schedule {cfg.schedule!r}; use onecycle or cosine")
+        if cfg.loss not in LOSSES:
+            raise ValueError(f"unknown loss {cfg.loss!r}; use {', '.join(LOSSES)}")
+        self.loss_fn = LOSSES[cfg.loss]
+        self.history = {"epoch": [], "train_loss": [], "val_rel_l2": [], "lr": [], "seconds": []}
+        self.start_epoch, self.best, self.bad_epochs, self.train_s = 0, float("inf"), 0, 0.0
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _state(self) -> dict:
+        return {"train": {"epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
+                          "train_s": self.train_s, "optimizer": self.opt.state_dict(),
+                          "scheduler": self.sched.state_dict(), "history": self.history,
+                          "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()},
+                          "data": str(self.data)}}
+
+    def resume(self) -> bool:
+        last = self.out / "last.pt"
+        if not last.exists():
+            return False
+        _, model, _, payload = checkpoint.load(last, self.device)
+        self.model.load_state_dict(model.state_dict())
+        st = payload["train"]
+        if st["config"]["epochs"] != self.cfg.epochs:
+            raise ValueError(f"{last} is a run of {st['config']['epochs']} epochs (the schedule depends on it); "
+                             f"resume with --epochs {st['config']['epochs']} or start a new run directory")
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        self.history, self.best, self.bad_epochs = st["history"], st["best"], st["bad_epochs"]
+        self.train_s = st["train_s"]
+        self.start_epoch = st["epoch"] + 1
+        return True
+
+    def fit(self, progress: bool = True, log=None) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        bar = tqdm(range(self.start_epoch, cfg.epochs), desc=f"train {self.model_name}", disable=not progress,
+                   initial=self.start_epoch, total=cfg.epochs)
+        for self.epoch in bar:
+            t = time.perf_counter()
+            self.model.train()
+            # one generator per epoch: a resumed run sees the same batches as an uninterrupted one
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
+            perm = torch.randperm(len(self.xtr), generator=g)
+            total = 0.0
+            for i in range(0, len(perm), cfg.batch_size):
+                idx = perm[i:i + cfg.batch_size]
+                x, y = self.xtr[idx].to(self.device), self.ytr[idx].to(self.device)
+                xn, _ = self.processor.preprocess(x)
+                pred = self.processor.postprocess(self.model(xn))
+                loss = self.loss_fn(pred, y).mean()
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                self.sched.step()
+                total += float(loss.detach()) * len(idx)
+            self.train_s += time.perf_counter() - t
+            val = evaluate_model(self.model, self.processor, self.xva, self.yva, cfg.batch_size, self.device)["rel_l2_mean"]
+            h = self.history
+            h["epoch"].append(self.epoch)
+            h["train_loss"].append(total / len(perm))
+            h["val_rel_l2"].append(val)
+            h["lr"].append(self.sched.get_last_lr()[0])
+            h["seconds"].append(self.train_s)
+            bar.set_postfix(loss=f"{h['train_loss'][-1]:.4f}", val=f"{val:.4f}")
+            improved = val < self.best
+            if improved:
+                self.best, self.bad_epochs = val, 0
+            else:
+                self.bad_epochs += 1
+            checkpoint.save(self.out / "last.pt", self.model_name, self.model, self.processor, self._state())
+            if improved:
+                checkpoint.save(self.out / "best.pt", self.model_name, self.model, self.processor, self._state())
+            if cfg.patience and self.bad_epochs >= cfg.patience:
+                if log:
+                    log(f"early stop at epoch {self.epoch}: no validation improvement in {cfg.patience} epochs")
+                break
+        bar.close()
+        return self.finish()
+
+    def finish(self) -> dict:
+        from ..plots import save_fields, save_loss_curves
+
+        _, best, _, _ = checkpoint.load(self.out / "best.pt", self.device)
+        res = evaluate_model(best, self.processor, self.xte, self.yte, self.cfg.batch_size, self.device)
+        pred = res.pop("pred")
+        summary = {"model": self.model_name, "params": self.params, "epochs_run": len(self.history["epoch"]),
+                   "train_s": self.train_s, "best_val_rel_l2": self.best, **{f"test_{k}": v for k, v in res.items()},
+                   "device": str(self.device), "data": str(self.data)}
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (self.out / "history.json").write_text(json.dumps(self.history))
+        save_loss_curves(self.out / "loss.png", self.history)
+        x0, y0, p0 = self.xte[0, 0].numpy(), self.yte[0, 0].numpy(), pred[0, 0].numpy()
+        save_fields(self.out / "prediction.png", {"input": x0, "truth": y0, "prediction": p0, "error": p0 - y0})
+        return summary
