@@ -1,4 +1,4 @@
-"""The ``hybrid`` command: ``demo``, ``solve``, ``generate``, ``bench`` (``train``, ``invert`` follow)."""
+"""The ``hybrid`` command: ``demo``, ``solve``, ``generate``, ``train``, ``evaluate``, ``bench``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import bench, demo, generate, solve
+    from .commands import bench, demo, generate, solve, train
 
     parser = argparse.ArgumentParser(prog="hybrid", description="Solver-hybrid toolkit for PDEs.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, solve, generate, bench):
+    for module in (demo, solve, generate, train, bench):
         module.add_parser(sub)
     return parser
 

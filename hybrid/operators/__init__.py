@@ -6,7 +6,7 @@ checkpoints).
 
 from dataclasses import asdict
 
-from .mgconv import MgConv, MgConvConfig, padding_for
+from .mgconv import MgConv, MgConvConfig, padding_for, boundary_kind
 from .mgno import MgNO, MgNOConfig
 from .unet import UNet, UNetConfig
 from .deeponet import DeepONet, DeepONetConfig
@@ -34,4 +34,4 @@ def config_dict(model) -> dict:
 
 
 __all__ = ["MgConv", "MgConvConfig", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
-           "FNO", "FNOConfig", "MODELS", "build", "config_dict", "padding_for", "neuraloperator_available"]
+           "FNO", "FNOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]

@@ -35,6 +35,25 @@ def padding_for(boundary: str) -> str:
         raise ValueError(f"unknown boundary kind {boundary!r}; use one of {', '.join(PADDING)}") from None
 
 
+def boundary_kind(bcs, boundaries) -> str:
+    """``dirichlet`` / ``neumann`` from a problem's boundary conditions on a square's four sides.
+
+    ``bcs`` are ``solvers`` conditions (``None``: Dirichlet everywhere, the problems' default); sides
+    without a condition are natural (Neumann). Mixed sides have no single padding: ``ValueError``.
+    """
+    from solvers import Dirichlet
+
+    if bcs is None:
+        return "dirichlet"
+    kinds = {name: "neumann" for name in boundaries}
+    for bc in bcs:
+        kinds[bc.boundary] = "dirichlet" if isinstance(bc, Dirichlet) else "neumann"
+    found = set(kinds.values())
+    if len(found) != 1:
+        raise ValueError(f"mixed boundary conditions {kinds}: one padding mode cannot represent them")
+    return found.pop()
+
+
 def _conv3(cin, cout, padding_mode, stride=1):
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, padding_mode=padding_mode)
 
@@ -99,7 +118,14 @@ class MgConv(nn.Module):
                                      for _ in range(nl))
 
     def _prolong(self, l: int, u_coarse, fine_shape):
+        """Transposed convolution onto the fine grid's exact shape. PyTorch's transposed convolution
+        only zero-pads, so for reflect/circular boundaries the coarse grid is padded by one cell with
+        that mode first and the result cropped: the prolongation then respects the boundary too."""
         conv = self.prolong[l]
+        mode = padding_for(self.config.boundary)
+        if mode != "zeros":
+            full = conv(F.pad(u_coarse, (1, 1, 1, 1), mode=mode))
+            return full[..., 2:2 + fine_shape[0], 2:2 + fine_shape[1]]
         if conv.kernel_size[0] == 4:
             if fine_shape[0] % 2 or fine_shape[1] % 2:
                 raise ValueError(f"prolongation_kernel=4 needs even grid sizes, got {tuple(fine_shape)}; use 3")
