@@ -7,12 +7,16 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="run a benchmark suite and write bench/results JSON")
-    p.add_argument("suite", choices=["solvers", "datagen"])
+    p.add_argument("suite", choices=["solvers", "datagen", "operators"])
     p.add_argument("--quick", action="store_true", help="small sizes (under ~2 minutes on 2 cores)")
     p.add_argument("--sizes", type=lambda s: [int(t) for t in s.split(",")], default=None,
                    help="comma-separated n values (overrides --quick)")
     p.add_argument("--problems", type=lambda s: s.split(","), default=None)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
+    p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
+    p.add_argument("--device", default="cpu", help="operators: cpu or cuda")
+    p.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="operators: datasets and runs")
     p.add_argument("--json", type=Path, required=True, help="output file, e.g. bench/results/solvers.json")
     p.add_argument("--report", action="store_true", help="only print the markdown table of an existing --json file")
     p.set_defaults(run=run)
@@ -21,10 +25,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import json
 
-    from ..bench import datagen, solvers
+    from ..bench import datagen, operators, solvers
     from ..bench.results import markdown_table, write_results
 
-    suite = {"solvers": solvers, "datagen": datagen}[args.suite]
+    suite = {"solvers": solvers, "datagen": datagen, "operators": operators}[args.suite]
 
     if args.report:
         doc = json.loads(args.json.read_text())
@@ -36,12 +40,26 @@ def run(args) -> int:
     if args.suite == "solvers":
         sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
         records = solvers.run(sizes, args.problems or list(solvers.PROBLEMS), args.repeats)
+    elif args.suite == "operators":
+        n, n_train, n_test, epochs = (32, 100, 20, 3) if args.quick else (64, 1000, 100, 40)
+        n = args.sizes[0] if args.sizes else n
+        records = operators.run(n, n_train, n_test, args.epochs or epochs, args.models or list(operators.MODEL_CONFIGS),
+                                args.data_dir, device=args.device)
     else:
         plan = [(64, 200, 40), (128, 100, 20)] if args.quick else [(64, 1200, 200), (128, 400, 100), (256, 100, 30)]
         if args.sizes:
             plan = [p for p in plan if p[0] in args.sizes] or [(n, 20, 5) for n in args.sizes]
         records = datagen.run(plan)
-    path = write_results(args.json, args.suite, records, extra={"command": command})
+    path = write_results(args.json, args.suite, records, device=_device_name(args), extra={"command": command})
     print(markdown_table(records, suite.COLUMNS))
     print(f"wrote {path}")
     return 0
+
+
+def _device_name(args) -> str:
+    device = getattr(args, "device", "cpu")
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return "cpu"

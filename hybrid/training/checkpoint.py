@@ -26,7 +26,9 @@ class CheckpointError(ValueError):
 def save(path, model_name: str, model, processor: DataProcessor | None, extra: dict | None = None) -> Path:
     path = Path(path)
     payload = {"format": FORMAT, "version": __version__, "model": model_name, "config": config_dict(model),
-               "state_dict": model.state_dict(),
+               # tensors only: some libraries (neuraloperator) put Python objects in their state_dict, which
+               # would make the file unloadable with weights_only=True
+               "state_dict": {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)},
                "processor": None if processor is None else {"in_channels": int(processor.inp.mean.numel()),
                                                              "out_channels": int(processor.out.mean.numel()),
                                                              "state_dict": processor.state_dict()},

@@ -39,8 +39,14 @@ class TrainConfig:
     outputs: tuple = ("solution",)
 
 
-def split_indices(n_total: int, cfg: TrainConfig):
-    """Train/validation from the first ``n_train`` complete samples, test from the last ``n_test``."""
+def split_indices(n_total: int, cfg: TrainConfig, separate_test: bool = False):
+    """Train/validation from the first ``n_train`` complete samples, test from the last ``n_test``
+    (or, with a separate test file, none here)."""
+    if separate_test:
+        if cfg.n_train > n_total:
+            raise ValueError(f"the dataset has {n_total} samples; n_train={cfg.n_train} exceeds it")
+        n_val = max(1, int(round(cfg.val_fraction * cfg.n_train)))
+        return np.arange(0, cfg.n_train - n_val), np.arange(cfg.n_train - n_val, cfg.n_train), None
     if cfg.n_train + cfg.n_test > n_total:
         raise ValueError(f"the dataset has {n_total} samples; n_train={cfg.n_train} + n_test={cfg.n_test} exceed it")
     n_val = max(1, int(round(cfg.val_fraction * cfg.n_train)))
@@ -71,17 +77,23 @@ def evaluate_model(model, processor, x, y, batch_size: int = 20, device="cpu") -
 
 
 class Trainer:
-    def __init__(self, model_name: str, model_config: dict, data, out: Path, cfg: TrainConfig, device: str = "cpu"):
+    def __init__(self, model_name: str, model_config: dict, data, out: Path, cfg: TrainConfig, device: str = "cpu",
+                 test_data=None):
         self.model_name, self.cfg, self.device = model_name, cfg, torch.device(device)
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.data = Path(data)
         full = FieldDataset(self.data, cfg.inputs, cfg.outputs, dtype=torch.float32)
-        tr, va, te = split_indices(len(full), cfg)
+        tr, va, te = split_indices(len(full), cfg, separate_test=test_data is not None)
         self.train_set = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=tr)
         self.xtr, self.ytr = self.train_set.arrays()
         self.xva, self.yva = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=va).arrays()
-        self.xte, self.yte = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=te).arrays()
+        if test_data is not None:
+            test = FieldDataset(test_data, cfg.inputs, cfg.outputs)
+            te = np.arange(min(cfg.n_test, len(test)))
+            self.xte, self.yte = FieldDataset(test_data, cfg.inputs, cfg.outputs, indices=te).arrays()
+        else:
+            self.xte, self.yte = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=te).arrays()
         torch.manual_seed(cfg.seed)
         model_config = {"in_channels": len(cfg.inputs), "out_channels": len(cfg.outputs), **(model_config or {})}
         self.model = build(model_name, model_config).to(self.device)
