@@ -64,10 +64,13 @@ def test_solve_gmsh_mesh_with_named_bcs(tmp_path):
 
 
 def test_demo_small(tmp_path, capsys):
-    assert main(["demo", "--n", "32", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--n", "32", "--out", str(tmp_path), "--samples", "60", "--train-n", "16", "--epochs", "2"]) == 0
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["dofs"] == 33 * 33 and s["rel_residual"] < 1e-8 and 3 < s["iterations"] < 25
     assert (tmp_path / "darcy.png").stat().st_size > 10_000
+    learning = s["learning"]
+    assert learning["epochs_run"] == 2 and 0 < learning["test_rel_l2_mean"] < 1.5
+    assert (tmp_path / "mgno" / "best.pt").exists()
     assert "true relative residual" in capsys.readouterr().out
 
 
