@@ -38,24 +38,9 @@ def test_solve_unknown_field_spec(capsys):
 
 def test_solve_gmsh_mesh_with_named_bcs(tmp_path):
     """Laplace on a plate with a hole: u = 1 on the hole, 0 outside; max principle gives max u = 1."""
-    gmsh = pytest.importorskip("gmsh")
-    path = tmp_path / "plate.msh"
-    gmsh.initialize(["-v", "0"])
-    try:
-        rect = gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
-        hole = gmsh.model.occ.addDisk(0.5, 0.5, 0, 0.15, 0.15)
-        gmsh.model.occ.cut([(2, rect)], [(2, hole)])
-        gmsh.model.occ.synchronize()
-        inner = [t for d, t in gmsh.model.getEntities(1) if gmsh.model.occ.getMass(1, t) < 1.0]
-        outer = [t for d, t in gmsh.model.getEntities(1) if t not in inner]
-        gmsh.model.addPhysicalGroup(1, outer, 1, name="outer")
-        gmsh.model.addPhysicalGroup(1, inner, 2, name="hole")
-        gmsh.model.addPhysicalGroup(2, [t for _, t in gmsh.model.getEntities(2)], 3, name="plate")
-        gmsh.option.setNumber("Mesh.CharacteristicLengthMax", 0.05)
-        gmsh.model.mesh.generate(2)
-        gmsh.write(str(path))
-    finally:
-        gmsh.finalize()
+    from conftest import make_plate_with_hole
+
+    path = make_plate_with_hole(tmp_path / "plate.msh")
     out = tmp_path / "s.json"
     assert main(["solve", "poisson", "--mesh", str(path), "--f", "0", "--bc", "hole=1", "--bc", "outer=0",
                  "--json", str(out)]) == 0

@@ -109,34 +109,13 @@ def test_vtu_point_data(tmp_path):
 
 
 def test_read_gmsh_physical_groups(tmp_path):
-    gmsh = pytest.importorskip("gmsh")
-    path = tmp_path / "plate.msh"
-    gmsh.initialize(["-v", "0"])
-    try:
-        gmsh.model.add("plate")
-        rect = gmsh.model.occ.addRectangle(0, 0, 0, 2, 1)
-        hole = gmsh.model.occ.addDisk(1, 0.5, 0, 0.2, 0.2)
-        gmsh.model.occ.cut([(2, rect)], [(2, hole)])
-        gmsh.model.occ.synchronize()
-        curves = gmsh.model.getEntities(1)
-        inner, outer = [], []
-        for dim, tag in curves:
-            com = gmsh.model.occ.getCenterOfMass(dim, tag)
-            (inner if abs(com[0] - 1) < 1e-6 and abs(com[1] - 0.5) < 1e-6 else outer).append(tag)
-        gmsh.model.addPhysicalGroup(1, outer, 1, name="outer")
-        gmsh.model.addPhysicalGroup(1, inner, 2, name="hole")
-        gmsh.model.addPhysicalGroup(2, [s[1] for s in gmsh.model.getEntities(2)], 10, name="plate")
-        gmsh.option.setNumber("Mesh.CharacteristicLengthMax", 0.1)
-        gmsh.model.mesh.generate(2)
-        gmsh.write(str(path))
-    finally:
-        gmsh.finalize()
+    from conftest import make_plate_with_hole
+
+    path = make_plate_with_hole(tmp_path / "plate.msh", size=(2.0, 1.0), center=(1.0, 0.5), radius=0.2, h=0.1)
     m = meshes.read(path)
     assert m.gdim == 2
     assert dict(m.boundaries) == {"outer": 1, "hole": 2}
     assert dict(m.domains) == {"plate": 10}
     # the hole's perimeter, measured with the named boundary measure
-    import ufl
-
     length = fem.assemble_scalar(fem.form(1.0 * m.ds(m.tag("hole"))))
     assert length == pytest.approx(2 * np.pi * 0.2, rel=1e-2)

@@ -7,6 +7,8 @@ gives bit-identical data. Each process uses its own serial mesh (samples are ind
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -121,6 +123,14 @@ class _GridProblem:
         self.asm = P1Assembler(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, self.template.A,
                                self.template.constrained)
 
+    @functools.cached_property
+    def M(self) -> sp.csr_matrix:
+        """Load matrix: ``M @ f_nodes`` is the right-hand side of a P1 source (exact), zero on the
+        Dirichlet rows (homogeneous boundary values)."""
+        M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
+        M[self.asm.constrained, :] = 0.0
+        return M.tocsr()
+
     def mesh_arrays(self) -> dict:
         V = self.template.space
         return {"coordinates": V.tabulate_dof_coordinates()[:, :2], "cells": np.asarray(V.dofmap.list),
@@ -150,9 +160,6 @@ class DarcyData(_GridProblem):
         if self.params["forcing"] not in ("constant", "grf"):
             raise ValueError(f"darcy: forcing must be 'constant' or 'grf', got {self.params['forcing']!r}")
         self.b_const = self.template.b * float(self.params["f"])
-        self.M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
-        self.M[self.asm.constrained, :] = 0.0
-        self.M = self.M.tocsr()
 
     def fields(self) -> dict:
         s = self.view.shape
@@ -186,9 +193,6 @@ class PoissonData(_GridProblem):
         super().__init__(n, seed, params)
         self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
         self.solver.factor(self.template.A.data)
-        M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
-        M[self.asm.constrained, :] = 0.0
-        self.M = M.tocsr()
 
     def fields(self):
         return {"forcing": self.view.shape, "solution": self.view.shape}
@@ -214,9 +218,6 @@ class DarcyRhsData(PoissonData):
         A = self.asm.matrix(self.asm.stiffness_operator() @ self.view.to_dofs(self.a_grid))
         self.solver = reused_solver(A, self.n, p["solver"])
         self.solver.factor(A.data)
-        M = self.asm.matrix(self.asm.mass_operator() @ np.ones(self.asm.n), eliminate=False).tolil()
-        M[self.asm.constrained, :] = 0.0
-        self.M = M.tocsr()
 
     def fixed_arrays(self) -> dict:
         return {"coefficient": self.a_grid}
