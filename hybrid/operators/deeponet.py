@@ -34,7 +34,9 @@ def mlp(sizes, act=nn.GELU):
 
 
 class DeepONet(nn.Module):
-    """>>> DeepONet(DeepONetConfig(sensors=5, width=16, basis=8))(torch.randn(2, 1, 9, 9)).shape
+    """DeepONet for ``(batch, in_channels, ny, nx)`` inputs; ``out_shape`` picks the output grid.
+
+    >>> DeepONet(DeepONetConfig(sensors=5, width=16, basis=8))(torch.randn(2, 1, 9, 9)).shape
     torch.Size([2, 1, 9, 9])
     """
 

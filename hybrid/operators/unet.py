@@ -27,7 +27,9 @@ def _block(cin, cout):
 
 
 class UNet(nn.Module):
-    """>>> UNet(UNetConfig(channels=8, depth=2))(torch.randn(2, 1, 33, 33)).shape
+    """U-Net for ``(batch, in_channels, ny, nx)`` inputs.
+
+    >>> UNet(UNetConfig(channels=8, depth=2))(torch.randn(2, 1, 33, 33)).shape
     torch.Size([2, 1, 33, 33])
     """
 

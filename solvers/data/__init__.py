@@ -1,7 +1,9 @@
 """Training-data generation from the toolkit's own FEM solvers (numpy/scipy/h5py; no torch).
 
->>> from solvers.data import generate   # doctest: +SKIP
->>> generate("darcy", samples=1200, n=64, out="data/darcy64.h5", workers=2)
+Example (what ``hybrid generate darcy --samples 1200 --n 64 --out data/darcy64.h5 --workers 2`` runs)::
+
+    from solvers.data import generate
+    generate("darcy", samples=1200, n=64, out="data/darcy64.h5", workers=2)
 """
 
 from .generators import GENERATORS, GenerationError, make_generator
