@@ -70,9 +70,11 @@ class SolverCache:
         self._stale = True
 
     def _fail(self, b, message, retcode=ReturnCode.InvalidInput) -> Solution:
+        """No solve happened: ``x = 0``, whose true relative residual is 1 (NaN when the input is unusable)."""
         x = np.zeros_like(b) if not is_petsc(b) else b.duplicate()
+        rel = 1.0 if retcode is not ReturnCode.InvalidInput else np.nan
         return Solution(x, retcode, 0, np.zeros(0), {"message": message, "setup_s": 0.0, "solve_s": 0.0,
-                                                      "rel_residual": np.nan})
+                                                      "rel_residual": rel})
 
     def solve(self, b=None, x0=None) -> Solution:
         """Solve with right-hand side ``b`` (default: the problem's) from ``x0`` (default: problem's or 0)."""

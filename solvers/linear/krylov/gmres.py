@@ -53,6 +53,10 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
             w -= Vj.T @ h2
             H[: j + 1, j] = h + h2
             H[j + 1, j] = np.linalg.norm(w)
+            if not np.all(np.isfinite(H[: j + 2, j])):
+                return RunResult(x, ReturnCode.Breakdown, k, hist.norms,
+                                 "GMRES: non-finite values in the Arnoldi process (the matrix or the "
+                                 "preconditioner produced inf/NaN)")
             happy = H[j + 1, j] <= 1e-14 * abs(H[: j + 1, j]).max(initial=0.0)
             if not happy:
                 V[j + 1] = w / H[j + 1, j]
