@@ -112,8 +112,13 @@ def test_kill_9_loses_nothing_written(tmp_path):
            "--out", str(path), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(parts_dir(path).glob("block_*.h5"))) < 3:
-        time.sleep(0.02)
+    while time.time() < deadline:
+        time.sleep(0.05)
+        try:
+            if read(path)[1].sum() >= 20:  # the index (replaced atomically) lists finished blocks
+                break
+        except (OSError, KeyError):
+            pass  # not created yet
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     u, complete = read(path)  # a valid file after kill -9

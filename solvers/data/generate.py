@@ -26,6 +26,10 @@ from . import store
 from .generators import make_generator
 
 
+#: the index file is rewritten at most this often while generating (and always at the end)
+INDEX_EVERY_S = 2.0
+
+
 def _versions() -> dict:
     from importlib import metadata
     import sys
@@ -58,7 +62,7 @@ def stop_of(block, block_size, samples):
 
 
 def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dict | None = None,
-             workers: int = 1, block: int = 16, progress: bool = True, comm=None) -> dict:
+             workers: int = 1, block: int = 64, progress: bool = True, comm=None) -> dict:
     """Generate (or complete) ``out``; returns a summary with timing.
 
     Raises :class:`store.DatasetMismatch` when ``out`` holds data from other parameters.
@@ -89,12 +93,23 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
         out.parent.mkdir(parents=True, exist_ok=True)
         store.begin(out, attrs)
     comm.barrier()
+    last_index = [0.0]
+
+    def index(force=False):
+        """Rewrite the index over finished shards, at most every INDEX_EVERY_S seconds (a crash in
+        between loses nothing: the shards are on disk and the next run re-indexes them)."""
+        if comm.rank == 0 and (force or time.perf_counter() - last_index[0] >= INDEX_EVERY_S):
+            store.write_index(out, attrs, fields, mesh, fixed)
+            last_index[0] = time.perf_counter()
+
     nblocks = -(-samples // block)
     todo = sorted(set(range(nblocks)) - store.done_blocks(out))
     todo_count = sum(stop_of(b, block, samples) - b * block for b in todo)
+    index(force=True)  # a valid (possibly empty) file exists from the start
     bar = _progress(todo_count, problem, progress and comm.rank == 0)
     made = 0
     t_gen = time.perf_counter()
+
     try:
         if comm.size > 1:
             for b in todo[comm.rank::comm.size]:
@@ -102,8 +117,7 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
                 store.write_shard(out, b, start, arrays)
                 made += len(next(iter(arrays.values())))
                 bar.update(len(next(iter(arrays.values()))) * comm.size)
-                if comm.rank == 0:
-                    store.write_index(out, attrs, fields, mesh, fixed)
+                index()
             made = comm.allreduce(made)
         else:
             for b in todo:
@@ -112,9 +126,11 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
                 count = len(next(iter(arrays.values())))
                 made += count
                 bar.update(count)
-                store.write_index(out, attrs, fields, mesh, fixed)
+                index()
     finally:
         bar.close()
+        if comm.size == 1:
+            index(force=True)  # whatever happened, the file indexes every finished shard
     seconds = time.perf_counter() - t_gen
     comm.barrier()
     if comm.rank == 0:
