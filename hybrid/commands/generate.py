@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes: relaunches under mpiexec -n W")
     p.add_argument("--summary-json", type=Path, help="write the run summary (samples/s, ...) as JSON")
-    p.add_argument("--block", type=int, default=64, help="samples per atomic write (default 64)")
+    p.add_argument("--block", type=int, default=16, help="samples per atomic write (default 16)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="problem parameter, e.g. coefficient=log-normal, high=12, low=3, forcing=grf, solver=amg")
     p.add_argument("--no-progress", action="store_true")

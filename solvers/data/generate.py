@@ -62,7 +62,7 @@ def stop_of(block, block_size, samples):
 
 
 def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dict | None = None,
-             workers: int = 1, block: int = 64, progress: bool = True, comm=None) -> dict:
+             workers: int = 1, block: int = 16, progress: bool = True, comm=None) -> dict:
     """Generate (or complete) ``out``; returns a summary with timing.
 
     Raises :class:`store.DatasetMismatch` when ``out`` holds data from other parameters.
