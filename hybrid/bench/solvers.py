@@ -17,8 +17,9 @@ from .results import median, timed
 PROBLEMS = ("poisson", "darcy-rough", "darcy-contrast", "helmholtz")
 REAL_METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "petsc-gamg+cg", "jacobi+cg", "ilu+gmres", "direct-superlu",
                 "direct-mumps")
-#: Helmholtz is complex: PETSc (real here) and CG do not apply
-HELMHOLTZ_METHODS = ("pyamg-sa+gmres", "ilu+gmres", "direct-superlu")
+#: Helmholtz is complex: CG and the PETSc Krylov methods do not apply (PETSc is real here); MUMPS runs
+#: on the real equivalent system
+HELMHOLTZ_METHODS = ("pyamg-sa+gmres", "ilu+gmres", "direct-superlu", "direct-mumps")
 #: iteration caps: Jacobi-CG needs thousands of (cheap) iterations at n=1024; ILU-GMRES(50) that has
 #: not converged in 300 iterations (it stagnates from n=256 on) is reported as MaxIters, not waited for
 MAXITER = {"jacobi+cg": 20000, "ilu+gmres": 300}

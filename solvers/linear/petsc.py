@@ -196,7 +196,12 @@ class PETScKSP(Algorithm):
         else:
             code = _REASONS.get(reason, ReturnCode.Breakdown)
         name = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}.get(reason, reason)
-        x = xv if petsc_input else xv.array.copy()
+        if petsc_input:
+            x = xv
+        else:  # scipy callers get a copy; free the PETSc vectors
+            x = xv.array.copy()
+            xv.destroy()
+            bv.destroy()
         return RunResult(x, code, its, hist, f"PETSc KSP reason {name}")
 
     def default_maxiter(self, n):
