@@ -203,3 +203,23 @@ def test_eit_dtn_is_symmetric_and_conservative():
     assert np.abs(D - D.T).max() < 1e-10 * np.abs(D).max()
     assert np.abs(out["dtn"].sum(axis=1)).max() < 1e-10 * np.abs(out["dtn"]).max()  # no net current
     assert np.all(np.diag(D) > 0)  # energy: <g, Lambda g> = int sigma |grad u|^2 > 0
+
+
+def test_generate_on_an_unstructured_mesh(tmp_path):
+    """A gmsh plate with a hole: nodal arrays, u = 0 on both named boundaries, checked against Darcy."""
+    from conftest import make_plate_with_hole
+
+    msh = make_plate_with_hole(tmp_path / "plate.msh", h=0.08)
+    out = tmp_path / "plate.h5"
+    generate("darcy", 6, 0, out, params={"mesh": str(msh)}, block=3, progress=False)
+    with h5py.File(out) as f:
+        coeff, sol = f["coefficient"][4], f["solution"][4]
+        coords = f["mesh/coordinates"][...]
+        assert "grid_of_dof" not in f["mesh"] and sol.shape == (coords.shape[0],)
+        assert "plate.msh" in f.attrs["mesh"]
+    mesh = meshes.read(msh)
+    system = solvers.Darcy(mesh, a=coeff, f=1.0).assemble()
+    np.testing.assert_allclose(system.space.tabulate_dof_coordinates()[:, :2], coords)
+    x = solve(LinearProblem(system.A, system.b), Direct()).x
+    assert np.abs(x - sol).max() <= 1e-12 * np.abs(x).max()
+    assert set(np.unique(coeff)) <= {3.0, 12.0}

@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--samples", type=int, required=True)
     p.add_argument("--n", type=int, default=64, help="cells per side (grids of n+1 nodes)")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--mesh", type=Path, help="triangle mesh file (.msh/.xdmf) instead of the unit square "
+                                            "(darcy, poisson, darcy-rhs): nodal arrays, u = 0 on every named boundary")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes: relaunches under mpiexec -n W")
     p.add_argument("--summary-json", type=Path, help="write the run summary (samples/s, ...) as JSON")
@@ -44,9 +46,11 @@ def run(args) -> int:
     from meshes._mpi import COMM_WORLD
     from solvers.data import generate
 
-    summary = generate(args.problem, args.samples, args.n, args.out, seed=args.seed,
-                       params=parse_params(args.param), workers=args.workers, block=args.block,
-                       progress=not args.no_progress)
+    params = parse_params(args.param)
+    if args.mesh:
+        params["mesh"] = str(args.mesh.resolve())
+    summary = generate(args.problem, args.samples, args.n, args.out, seed=args.seed, params=params,
+                       workers=args.workers, block=args.block, progress=not args.no_progress)
     if COMM_WORLD.rank == 0 and args.summary_json:
         args.summary_json.write_text(json.dumps(summary))
     if COMM_WORLD.rank == 0:

@@ -46,7 +46,9 @@ def _versions() -> dict:
 def run_attrs(problem: str, samples: int, n: int, seed: int, params: dict, block: int, gen) -> dict:
     return {"problem": problem, "n": int(n), "seed": int(seed), "samples": int(samples), "block": int(block),
             "params": gen.params, "pde": type(gen).__doc__.strip().splitlines()[0],
-            "mesh": f"unit_square({n}), P1, {n + 1}x{n + 1} nodes (grid arrays: row j at y=j/n)",
+            "mesh": (f"{gen.params['mesh']}, P1, {gen.asm.n} nodes (arrays are nodal values, dof order)"
+                     if gen.params.get("mesh") else
+                     f"unit_square({n}), P1, {n + 1}x{n + 1} nodes (grid arrays: row j at y=j/n)"),
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "versions": _versions()}
 
@@ -69,7 +71,7 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     """
     out = Path(out)
     comm = comm or _mpi.COMM_WORLD
-    if samples < 1 or n < 2 or block < 1 or workers < 1:
+    if samples < 1 or block < 1 or workers < 1 or (n < 2 and not (params or {}).get("mesh")):
         raise ValueError(f"need samples >= 1, n >= 2, block >= 1, workers >= 1 (got {samples}, {n}, {block}, {workers})")
     if workers > 1 and comm.size == 1:
         return _relaunch_under_mpi(problem, samples, n, out, seed, params, workers, block, progress)

@@ -81,24 +81,51 @@ class ReusedAMG:
         return sol.x
 
 
-def reused_solver(template, n: int, choice: str):
-    """Direct up to n=256 (fastest there: PETSc Cholesky to n=128, MUMPS above), AMG-CG beyond
+def reused_solver(template, choice: str):
+    """Direct up to 257^2 unknowns (fastest there: PETSc Cholesky to 129^2, MUMPS above), AMG-CG beyond
     (``choice``: auto|direct|amg)."""
-    if choice == "direct" or (choice == "auto" and n <= 256):
-        return ReusedCholesky(template, "petsc" if n <= 128 else "mumps")
+    ndofs = template.shape[0]
+    if choice == "direct" or (choice == "auto" and ndofs <= 257**2):
+        return ReusedCholesky(template, "petsc" if ndofs <= 129**2 else "mumps")
     if choice in ("amg", "auto"):
         return ReusedAMG(template)
     raise ValueError(f"unknown solver {choice!r}; use auto, direct or amg")
 
 
 # -- coefficient samplers ----------------------------------------------------------------------------------
-def coefficient_grid(kind: str, n: int, seed: int, index: int, p: dict, view: GridView) -> np.ndarray:
+class NodalView:
+    """Stand-in for :class:`GridView` on an unstructured mesh: arrays are nodal values in dof order."""
+
+    def __init__(self, space):
+        self.points = space.tabulate_dof_coordinates()[:, :2].T
+        self.shape = (self.points.shape[1],)
+
+    def to_dofs(self, values):
+        return np.asarray(values)
+
+    def to_grid(self, values):
+        return np.asarray(values)
+
+    def function(self, values, name="f"):
+        raise NotImplementedError  # not needed: generators assemble from nodal values directly
+
+
+def grf(view, n: int, seed: int, index: int, p: dict) -> np.ndarray:
+    """The GRF sample on the grid (structured) or at the mesh nodes (unstructured)."""
+    if isinstance(view, NodalView):
+        return gaussian_random_field_at(view.points, seed, index, p["alpha"], p["tau"], p["modes"])
+    return gaussian_random_field(n, seed, index, p["alpha"], p["tau"], p["modes"])
+
+
+def coefficient_grid(kind: str, n: int, seed: int, index: int, p: dict, view) -> np.ndarray:
+    """Coefficient sample as a grid (GridView) or nodal values (NodalView)."""
     if kind in ("two-phase", "contrast"):
-        u = gaussian_random_field(n, seed, index, p["alpha"], p["tau"], p["modes"])
-        return np.where(u >= 0, p["high"], p["low"])
+        return np.where(grf(view, n, seed, index, p) >= 0, p["high"], p["low"])
     if kind == "log-normal":
-        return np.exp(p["sigma"] * gaussian_random_field(n, seed, index, p["alpha"], p["tau"], p["modes"]))
+        return np.exp(p["sigma"] * grf(view, n, seed, index, p))
     if kind == "inclusions":
+        if isinstance(view, NodalView):
+            return inclusions_at(view.points, seed, index, int(p["count"]), p["low"], p["high"])
         X, Y = view.coordinates()
         return inclusions_at(np.vstack([X.ravel(), Y.ravel()]), seed, index, int(p["count"]), p["low"],
                              p["high"]).reshape(view.shape)
@@ -110,7 +137,8 @@ COEFFICIENT_DEFAULTS = {"coefficient": "two-phase", "high": 12.0, "low": 3.0, "a
 
 
 class _GridProblem:
-    """Shared setup: serial unit-square mesh, P1 space, grid view, P1 assembler with Dirichlet on all sides."""
+    """Shared setup: serial mesh (the unit square, or a mesh file given as parameter ``mesh``), P1 space,
+    grid view (nodal view on unstructured meshes), P1 assembler with ``u = 0`` on every named boundary."""
 
     name = "?"
     defaults: dict = {}
@@ -123,10 +151,18 @@ class _GridProblem:
         self.params = {**self.defaults, **(params or {})}
         if self.params.get("coefficient") == "contrast" and not params.get("high"):
             self.params.update(high=1e4, low=1.0)
-        self.mesh = unit_square(self.n, comm=_mpi.COMM_SELF)
+        mesh_file = self.params.get("mesh")
+        if mesh_file:
+            from meshes import read
+
+            self.mesh = read(mesh_file, comm=_mpi.COMM_SELF)
+            if self.mesh.mesh.topology.cell_name() != "triangle":
+                raise ValueError(f"{mesh_file}: data generation needs a triangle mesh")
+        else:
+            self.mesh = unit_square(self.n, comm=_mpi.COMM_SELF)
         self.template = Darcy(self.mesh, a=1.0, f=1.0).assemble()  # pattern, constraints, rhs of f=1
         V = self.template.space
-        self.view = GridView(V)
+        self.view = NodalView(V) if mesh_file else GridView(V)
         self.asm = P1Assembler(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, self.template.A,
                                self.template.constrained)
 
@@ -139,9 +175,13 @@ class _GridProblem:
         return M.tocsr()
 
     def mesh_arrays(self) -> dict:
+        """The mesh itself (P1 dof coordinates and cells); on structured meshes also the permutation
+        ``grid.ravel()[grid_of_dof]`` giving the nodal values of any stored grid array."""
         V = self.template.space
-        return {"coordinates": V.tabulate_dof_coordinates()[:, :2], "cells": np.asarray(V.dofmap.list),
-                "grid_of_dof": self.view._grid_of_dof}
+        out = {"coordinates": V.tabulate_dof_coordinates()[:, :2], "cells": np.asarray(V.dofmap.list)}
+        if isinstance(self.view, GridView):
+            out["grid_of_dof"] = self.view._grid_of_dof
+        return out
 
     def check(self, index: int, out: dict) -> dict:
         for key, val in out.items():
@@ -158,12 +198,12 @@ class DarcyData(_GridProblem):
     """
 
     name = "darcy"
-    defaults = {**COEFFICIENT_DEFAULTS, "f": 1.0, "forcing": "constant"}
+    defaults = {**COEFFICIENT_DEFAULTS, "f": 1.0, "forcing": "constant", "mesh": None}
 
     def __init__(self, n, seed, params=None):
         super().__init__(n, seed, params)
         self.B = self.asm.stiffness_operator()
-        self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
+        self.solver = reused_solver(self.template.A, self.params["solver"])
         if self.params["forcing"] not in ("constant", "grf"):
             raise ValueError(f"darcy: forcing must be 'constant' or 'grf', got {self.params['forcing']!r}")
         self.b_const = self.template.b * float(self.params["f"])
@@ -181,7 +221,7 @@ class DarcyData(_GridProblem):
         self.solver.factor(self.asm.matrix(self.B @ self.view.to_dofs(a_grid)).data)
         out = {"coefficient": a_grid}
         if p["forcing"] == "grf":
-            f_grid = gaussian_random_field(self.n, self.seed + 1_000_003, index, p["alpha"], p["tau"], p["modes"])
+            f_grid = grf(self.view, self.n, self.seed + 1_000_003, index, p)
             b = self.M @ self.view.to_dofs(f_grid)
             out["forcing"] = f_grid
         else:
@@ -194,11 +234,11 @@ class PoissonData(_GridProblem):
     """``-Laplace(u) = f`` with a random smooth forcing ``f`` (GRF); one factorization for all samples."""
 
     name = "poisson"
-    defaults = {"alpha": 2.0, "tau": 3.0, "modes": 64, "solver": "auto"}
+    defaults = {"alpha": 2.0, "tau": 3.0, "modes": 64, "solver": "auto", "mesh": None}
 
     def __init__(self, n, seed, params=None):
         super().__init__(n, seed, params)
-        self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
+        self.solver = reused_solver(self.template.A, self.params["solver"])
         self.solver.factor(self.template.A.data)
 
     def fields(self):
@@ -206,7 +246,7 @@ class PoissonData(_GridProblem):
 
     def sample(self, index):
         p = self.params
-        f = gaussian_random_field(self.n, self.seed, index, p["alpha"], p["tau"], p["modes"])
+        f = grf(self.view, self.n, self.seed, index, p)
         u = self.solver.solve(self.M @ self.view.to_dofs(f))
         return self.check(index, {"forcing": f, "solution": self.view.to_grid(u)})
 
@@ -216,14 +256,14 @@ class DarcyRhsData(PoissonData):
     the pairs ``(f, u = A^{-1} f)`` a learned preconditioner trains on."""
 
     name = "darcy-rhs"
-    defaults = {**COEFFICIENT_DEFAULTS}
+    defaults = {**COEFFICIENT_DEFAULTS, "mesh": None}
 
     def __init__(self, n, seed, params=None):
         _GridProblem.__init__(self, n, seed, params)
         p = self.params
         self.a_grid = coefficient_grid(p["coefficient"], self.n, self.seed, 0, p, self.view)
         A = self.asm.matrix(self.asm.stiffness_operator() @ self.view.to_dofs(self.a_grid))
-        self.solver = reused_solver(A, self.n, p["solver"])
+        self.solver = reused_solver(A, p["solver"])
         self.solver.factor(A.data)
 
     def fixed_arrays(self) -> dict:
@@ -314,7 +354,7 @@ class EITData(_GridProblem):
         self.s = _arclength(xy[self.bdofs])
         self.patterns = boundary_patterns(xy[self.bdofs].T, int(self.params["patterns"]))
         self.B = self.asm.stiffness_operator()
-        self.solver = reused_solver(self.template.A, self.n, self.params["solver"])
+        self.solver = reused_solver(self.template.A, self.params["solver"])
 
     def fields(self):
         return {"conductivity": self.view.shape, "dtn": (len(self.patterns), len(self.bdofs))}
