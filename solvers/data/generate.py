@@ -105,30 +105,24 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
             last_index[0] = time.perf_counter()
 
     nblocks = -(-samples // block)
-    todo = sorted(set(range(nblocks)) - store.done_blocks(out))
+    # rank 0 decides what is missing (before any rank writes), every rank takes every size-th block
+    todo = sorted(set(range(nblocks)) - store.done_blocks(out)) if comm.rank == 0 else None
+    todo = comm.bcast(todo, root=0)
     todo_count = sum(stop_of(b, block, samples) - b * block for b in todo)
     index(force=True)  # a valid (possibly empty) file exists from the start
     bar = _progress(todo_count, problem, progress and comm.rank == 0)
     made = 0
     t_gen = time.perf_counter()
-
     try:
+        for b in todo[comm.rank::comm.size]:
+            start, arrays = _make_block(gen, b, block, samples)
+            store.write_shard(out, b, start, arrays)
+            count = stop_of(b, block, samples) - start
+            made += count
+            bar.update(count * comm.size)  # the other ranks progress alike
+            index()
         if comm.size > 1:
-            for b in todo[comm.rank::comm.size]:
-                start, arrays = _make_block(gen, b, block, samples)
-                store.write_shard(out, b, start, arrays)
-                made += len(next(iter(arrays.values())))
-                bar.update(len(next(iter(arrays.values()))) * comm.size)
-                index()
             made = comm.allreduce(made)
-        else:
-            for b in todo:
-                start, arrays = _make_block(gen, b, block, samples)
-                store.write_shard(out, b, start, arrays)
-                count = len(next(iter(arrays.values())))
-                made += count
-                bar.update(count)
-                index()
     finally:
         bar.close()
         if comm.size == 1:
