@@ -106,9 +106,6 @@ class NodalView:
     def to_grid(self, values):
         return np.asarray(values)
 
-    def function(self, values, name="f"):
-        raise NotImplementedError  # not needed: generators assemble from nodal values directly
-
 
 def grf(view, n: int, seed: int, index: int, p: dict) -> np.ndarray:
     """The GRF sample on the grid (structured) or at the mesh nodes (unstructured)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -36,7 +37,7 @@ class RunResult(NamedTuple):
 Callback = Callable[[int, np.ndarray, float], object]
 
 
-class Algorithm:
+class Algorithm(abc.ABC):
     """An algorithm is a small immutable value; state lives in what :meth:`setup` returns.
 
     Subclasses implement ``setup(A) -> state`` (factorization, preconditioner hierarchy, PETSc KSP)
@@ -52,8 +53,9 @@ class Algorithm:
     def setup(self, A):
         return None
 
+    @abc.abstractmethod
     def run(self, state, A, b, x0, tol: Tolerances, callback: Callback | None) -> RunResult:
-        raise NotImplementedError(f"{type(self).__name__}.run")
+        """Iterate from ``x0``; stop on ``tol``; report through a :class:`RunResult`."""
 
     def default_maxiter(self, n: int) -> int:
         return max(int(n), 10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ def default_bcs(mesh: Mesh) -> list[Dirichlet]:
     return [Dirichlet(name, 0.0) for name in mesh.boundaries]
 
 
-class Problem:
+class Problem(abc.ABC):
     """Base class of the PDE problems.
 
     A subclass sets ``name`` and implements :meth:`forms` returning the UFL bilinear and linear forms
@@ -68,9 +69,9 @@ class Problem:
         return as_expression(value, self.mesh, name, space=space, shape=shape)
 
     # ---- forms ------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def forms(self, u, v):
         """``(a, L)``: volume forms of the PDE (no boundary terms)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forms(u, v)")
 
     def boundary_forms(self, u, v):
         """Neumann and Robin contributions ``(a_b, L_b)`` (``None`` where absent)."""

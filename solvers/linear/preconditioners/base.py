@@ -8,11 +8,13 @@ preconditioner can serve several caches.
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import scipy.sparse.linalg as spla
 
 
-class Preconditioner:
+class Preconditioner(abc.ABC):
     """Base class: subclasses implement ``setup(A)`` (returning ``self``) and ``apply(r)``."""
 
     A = None
@@ -21,8 +23,9 @@ class Preconditioner:
         self.A = A
         return self
 
+    @abc.abstractmethod
     def apply(self, r: np.ndarray) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__}.apply")
+        """``z ~ A^{-1} r``."""
 
     def as_linear_operator(self) -> spla.LinearOperator:
         """The preconditioner as a scipy ``LinearOperator`` (``M ~ A^{-1}``)."""
