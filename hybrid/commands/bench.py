@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -36,7 +37,8 @@ def run(args) -> int:
         print(markdown_table(doc["records"], suite.COLUMNS))
         return 0
 
-    command = f"hybrid bench {args.suite}{' --quick' if args.quick else ''} --json {args.json}"
+    command = "hybrid " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else \
+        f"hybrid bench {args.suite}{' --quick' if args.quick else ''} --json {args.json}"
     if args.suite == "solvers":
         sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
         records = solvers.run(sizes, args.problems or list(solvers.PROBLEMS), args.repeats)
