@@ -239,3 +239,10 @@ def test_complex_direct_through_real_mumps():
     sol = solve(LinearProblem(s.A, s.b), Direct("mumps"))
     assert sol.converged and sol.residual < 1e-12
     assert np.abs(sol.x - ref).max() < 1e-10 * np.abs(ref).max()
+
+
+def test_nan_matrix_is_invalid_input():
+    A = sp.identity(4, format="csr") * 2.0
+    A.data[1] = np.nan
+    sol = solve(LinearProblem(A, np.ones(4)), CG())
+    assert sol.retcode is ReturnCode.InvalidInput and "A has non-finite" in sol.message

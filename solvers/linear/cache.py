@@ -81,7 +81,7 @@ class SolverCache:
         A = self._A
         b = self.b if b is None else b
         x0 = self.x0 if x0 is None else x0
-        problem_msg = check_problem(A, b, x0)
+        problem_msg = check_problem(A, b, x0, check_matrix_values=self._stale)
         if problem_msg is None and is_petsc(A) and not self.alg.petsc:
             problem_msg = f"{self.alg.label} works on scipy matrices; use PETScKSP for PETSc Mat/Vec"
         if problem_msg is None and self.alg.needs_matrix and not (sp.issparse(A) or isinstance(A, np.ndarray)

@@ -53,8 +53,11 @@ class LinearProblem:
         return tuple(self.A.getSize()) if self.petsc else tuple(self.A.shape)
 
 
-def check_problem(A, b, x0) -> str | None:
-    """A message describing what is wrong with ``(A, b, x0)``, or ``None``."""
+def check_problem(A, b, x0, check_matrix_values: bool = True) -> str | None:
+    """A message describing what is wrong with ``(A, b, x0)``, or ``None``.
+
+    ``check_matrix_values=False`` skips the O(nnz) scan of ``A`` for non-finite entries (a cache does it
+    once per matrix, not once per right-hand side)."""
     if is_petsc(A):
         return None if is_petsc(b) else "a PETSc Mat needs a PETSc Vec right-hand side"
     if not (sp.issparse(A) or isinstance(A, (np.ndarray, spla.LinearOperator))):
@@ -66,9 +69,9 @@ def check_problem(A, b, x0) -> str | None:
         return f"b has shape {b.shape}, expected ({A.shape[0]},)"
     if not np.all(np.isfinite(b)):
         return f"b has non-finite entries at {np.flatnonzero(~np.isfinite(b))[:5].tolist()}"
-    if sp.issparse(A) and not np.all(np.isfinite(A.data)):
+    if check_matrix_values and sp.issparse(A) and not np.all(np.isfinite(A.data)):
         return "A has non-finite entries (NaN or inf)"
-    if isinstance(A, np.ndarray) and not np.all(np.isfinite(A)):
+    if check_matrix_values and isinstance(A, np.ndarray) and not np.all(np.isfinite(A)):
         return "A has non-finite entries (NaN or inf)"
     if x0 is not None:
         x0 = np.asarray(x0)
