@@ -4,15 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
-from importlib import metadata
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def cpu_name() -> str:
@@ -31,10 +22,6 @@ def machine(device: str = "cpu") -> dict:
 
 
 def versions() -> dict:
-    import dolfinx
-    from petsc4py import PETSc
+    from solvers.versions import versions as stack_versions
 
-    petsc = ".".join(str(v) for v in PETSc.Sys.getVersion())
-    return {"python": sys.version.split()[0], "dolfinx": dolfinx.__version__, "petsc": petsc,
-            "torch": _version("torch"), "pyamg": _version("pyamg"), "scipy": _version("scipy"),
-            "numpy": _version("numpy"), "hybrid-solvers": _version("hybrid-solvers")}
+    return stack_versions()

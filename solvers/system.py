@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from meshes import _mpi, Mesh
+from meshes import Mesh
 import meshes
 import dolfinx.fem as fem
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 import meshes
 import solvers
-from solvers import Dirichlet, Neumann
+from solvers import Dirichlet
 from solvers.linear import (AMG, CG, FGMRES, GMRES, ILU, MINRES, BiCGStab, Direct, FlexibleCG, GeometricMG,
                             Jacobi, LinearProblem, ReturnCode, SolveError, init, solve)
 import solvers.linear as linear

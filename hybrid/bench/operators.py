@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .results import median
 
 MODEL_CONFIGS = {
     "mgno": {},                                   # 6 levels, 24 channels, 4 layers (492,021 params)
@@ -38,7 +37,7 @@ def run(n: int, n_train: int, n_test: int, epochs: int, models, folder: Path, de
 
     from ..data import FieldDataset
     from ..operators import neuraloperator_available
-    from ..training import Trainer, TrainConfig, evaluate_model
+    from ..training import Trainer, TrainConfig, evaluate_model, load
 
     files = datasets(folder, n, n_train, n_test, log)
     records = []
@@ -52,7 +51,7 @@ def run(n: int, n_train: int, n_test: int, epochs: int, models, folder: Path, de
                           device=device, test_data=files["test"])
         s = trainer.fit(progress=False)
         x, y = FieldDataset(files["transfer"]).arrays()
-        _, best, proc, _ = __import__("hybrid.training", fromlist=["load"]).load(folder / f"run_{name}_{n}" / "best.pt", device)
+        _, best, proc, _ = load(folder / f"run_{name}_{n}" / "best.pt", device)
         tr = evaluate_model(best, proc, x, y, batch_size, device)
         base = {"model": name, "dataset": f"darcy two-phase {{12,3}}, n={n}", "n_train": n_train, "n_test": n_test,
                 "params": s["params"], "epochs": s["epochs_run"], "train_s": s["train_s"], "device": device}

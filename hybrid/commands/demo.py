@@ -44,7 +44,7 @@ def run(args) -> int:
     print(f"Darcy, two-phase permeability {{3, 12}} (seed {args.seed}), P1 on a {args.n} x {args.n} mesh")
     print(f"  dofs                     {system.ndofs}")
     print(f"  assembly                 {assemble_s:.3f} s")
-    print(f"  method                   pyamg smoothed aggregation + CG")
+    print("  method                   pyamg smoothed aggregation + CG")
     print(f"  retcode                  {sol.retcode.name}")
     print(f"  iterations               {sol.iterations}")
     print(f"  AMG setup                {sol.stats['setup_s']:.3f} s")

@@ -22,25 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from meshes import _mpi
+from ..versions import versions
 from . import store
 from .generators import make_generator
 
 
 #: the index file is rewritten at most this often while generating (and always at the end)
 INDEX_EVERY_S = 2.0
-
-
-def _versions() -> dict:
-    from importlib import metadata
-    import sys
-
-    out = {"python": sys.version.split()[0]}
-    for dist in ("dolfinx-solver-real", "scipy", "numpy", "pyamg", "h5py", "hybrid-solvers"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def run_attrs(problem: str, samples: int, n: int, seed: int, params: dict, block: int, gen) -> dict:
@@ -50,7 +38,7 @@ def run_attrs(problem: str, samples: int, n: int, seed: int, params: dict, block
                      if gen.params.get("mesh") else
                      f"unit_square({n}), P1, {n + 1}x{n + 1} nodes (grid arrays: row j at y=j/n)"),
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "versions": _versions()}
+            "versions": versions()}
 
 
 def _make_block(gen, block: int, block_size: int, samples: int) -> tuple[int, dict]:

@@ -204,9 +204,6 @@ class PETScKSP(Algorithm):
             bv.destroy()
         return RunResult(x, code, its, hist, f"PETSc KSP reason {name}")
 
-    def default_maxiter(self, n):
-        return max(int(n), 10)
-
     @property
     def label(self) -> str:
         pc = self.pc if isinstance(self.pc, str) else type(self.pc).__name__

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from meshes import _mpi, Mesh
+from meshes import Mesh
 import dolfinx.fem as fem
 import dolfinx.la as la
 import ufl
