@@ -34,6 +34,33 @@ def _check_values(name: str, values: np.ndarray, comm, positive: bool) -> None:
             raise ValueError(f"coefficient {name!r} must be positive everywhere, its minimum is {lo:g}")
 
 
+class _WrongShape(ValueError):
+    pass
+
+
+def _checked_callable(fn, name: str, shape: tuple[int, ...]):
+    """Wrap ``fn`` so that dolfinx only ever sees values of the right shape.
+
+    dolfinx reads a callable's result as a flat buffer of ``value_size * npoints`` values without
+    checking its length (a wrong-length array is read out of bounds: garbage, not an error), so the
+    shape is checked here: ``(npoints,)`` (or ``(1, npoints)``) for scalars, ``(value_size, npoints)``
+    for vectors; a single number is broadcast to every point."""
+    size = int(np.prod(shape)) if shape else 1
+
+    def wrapped(x):
+        npts = x.shape[1]
+        values = np.asarray(fn(x))
+        if values.ndim == 0:
+            return np.full((size, npts) if shape else npts, values[()])
+        expected = [(npts,), (1, npts)] if not shape else [(size, npts)]
+        if values.shape not in expected:
+            raise _WrongShape(f"coefficient {name!r}: the callable returned an array of shape {values.shape} "
+                              f"for {npts} points; expected {expected[0]} (one value per column of x)")
+        return values
+
+    return wrapped
+
+
 def _sample_ufl(expr, msh) -> np.ndarray:
     """Values of a scalar/vector UFL expression at the P1 nodes (for validation only)."""
     shape = tuple(expr.ufl_shape)
@@ -123,7 +150,9 @@ def as_expression(value: Any, mesh: Mesh, name: str, *, space=None, positive: bo
             space = fem.functionspace(msh, ("Lagrange", 1, shape) if shape else ("Lagrange", 1))
         u = fem.Function(space, name=name)
         try:
-            u.interpolate(value)
+            u.interpolate(_checked_callable(value, name, tuple(u.ufl_shape)))
+        except _WrongShape as e:
+            raise ValueError(str(e)) from None
         except Exception as e:  # numpy broadcasting errors etc.: name the coefficient
             raise ValueError(f"coefficient {name!r}: evaluating the callable failed: {e}") from e
         _check_values(name, u.x.array, msh.comm, positive)

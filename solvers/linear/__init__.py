@@ -9,7 +9,7 @@
 """
 
 from .problem import LinearProblem
-from .solution import ReturnCode, Solution, SolveError, SetupBreakdown, Success, MaxIters, Breakdown, Diverged, InvalidInput
+from .solution import ReturnCode, Solution, SolveError, SetupBreakdown, Success, MaxIters, Breakdown, Diverged, InvalidInput, Stalled
 from .algorithm import Algorithm, Preconditioned
 from .krylov import CG, FlexibleCG, GMRES, FGMRES, BiCGStab, MINRES
 from .direct import Direct
@@ -28,7 +28,7 @@ def __getattr__(name):  # PETSc-backed pieces load petsc4py on first use
 
 
 __all__ = [
-    "LinearProblem", "ReturnCode", "Solution", "SolveError", "SetupBreakdown", "Success", "MaxIters", "Breakdown", "Diverged",
+    "LinearProblem", "ReturnCode", "Solution", "SolveError", "SetupBreakdown", "Success", "MaxIters", "Breakdown", "Diverged", "Stalled",
     "InvalidInput", "Algorithm", "Preconditioned", "CG", "FlexibleCG", "GMRES", "FGMRES", "BiCGStab", "MINRES",
     "Direct", "PETScKSP", "Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GAMG", "GeometricMG",
     "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache", "METHODS", "method",

@@ -15,6 +15,8 @@ class ReturnCode(Enum):
     MaxIters = "reached the iteration limit"
     Breakdown = "the method broke down (e.g. CG on a matrix that is not SPD, or a singular factor)"
     Diverged = "the residual grew beyond the divergence limit or became non-finite"
+    Stalled = ("the method stopped, but the true residual stays above the requested tolerance "
+               "(its attainable accuracy in floating point, even after residual-correction steps)")
     InvalidInput = "the input was rejected before solving"
 
     def __bool__(self) -> bool:
@@ -25,6 +27,7 @@ Success = ReturnCode.Success
 MaxIters = ReturnCode.MaxIters
 Breakdown = ReturnCode.Breakdown
 Diverged = ReturnCode.Diverged
+Stalled = ReturnCode.Stalled
 InvalidInput = ReturnCode.InvalidInput
 
 
