@@ -21,13 +21,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exceptions that are the user's input or the environment, printed as ``hybrid CMD: error: ...`` (exit 2);
+#: anything else is a bug and keeps its traceback. ``HYBRID_TRACEBACK=1`` shows tracebacks for all.
+USER_ERRORS = (ValueError, OSError, KeyError, RuntimeError)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"hybrid {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"hybrid {args.command}: interrupted", file=sys.stderr)
+        _abort_other_ranks(130)
+        return 130
+    except Exception as e:  # noqa: BLE001
+        user = isinstance(e, USER_ERRORS)
+        where = _rank_note()
+        if user and not os.environ.get("HYBRID_TRACEBACK"):
+            text = str(e) if not isinstance(e, KeyError) else f"missing key {e}"
+            print(f"hybrid {args.command}: error{where}: {text}", file=sys.stderr)
+        else:
+            import traceback
+
+            traceback.print_exc()
+            print(f"hybrid {args.command}: error{where}: {type(e).__name__}: {e}", file=sys.stderr)
+        _abort_other_ranks(2 if user else 1)
+        return 2 if user else 1
+
+
+def _mpi_world():
+    """MPI's COMM_WORLD if mpi4py is already loaded (never imported here: ``hybrid --help`` stays fast)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return mpi.COMM_WORLD if mpi is not None else None
+
+
+def _rank_note() -> str:
+    comm = _mpi_world()
+    return f" (rank {comm.rank} of {comm.size})" if comm is not None and comm.size > 1 else ""
+
+
+def _abort_other_ranks(code: int) -> None:
+    """Under ``mpiexec -n K`` an exception on one rank leaves the others waiting in a collective
+    forever; ``MPI_Abort`` ends the whole job with the exit code (after the message is out)."""
+    comm = _mpi_world()
+    if comm is not None and comm.size > 1:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        comm.Abort(code)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ import numpy as np
 from meshes import _mpi
 from ..versions import versions
 from . import store
-from .generators import make_generator
+from .generators import GenerationError, make_generator
+from .lock import DatasetBusy, WriterLock
 
 
 #: the index file is rewritten at most this often while generating (and always at the end)
@@ -70,12 +71,37 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     mesh = gen.mesh_arrays()
     fixed = gen.fixed_arrays() if hasattr(gen, "fixed_arrays") else {}
     summary = {"problem": problem, "samples": samples, "n": n, "out": str(out), "processes": max(workers, comm.size)}
+    # one writer per file: rank 0 takes the lock, every rank learns whether it got it
+    lock = WriterLock(out)
+    busy = None
     if comm.rank == 0:
-        store.check_compatible(out, attrs)
-        already = store.is_complete(out)
+        try:
+            lock.acquire()
+        except DatasetBusy as e:
+            busy = str(e)
+    busy = comm.bcast(busy, root=0)
+    if busy:
+        raise DatasetBusy(busy)
+    try:
+        return _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, problem, progress, comm,
+                                summary, t0)
+    finally:
+        if comm.rank == 0:
+            lock.release()
+
+
+def _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, problem, progress, comm, summary, t0):
+    if comm.rank == 0:
+        try:
+            store.check_compatible(out, attrs)
+            already = store.is_complete(out)
+        except Exception as e:  # noqa: BLE001 - every rank must learn about it, or the others wait forever
+            already = e
     else:
         already = None
     already = comm.bcast(already, root=0)
+    if isinstance(already, Exception):
+        raise already
     if already:
         summary.update(generated=0, seconds=0.0, samples_per_s=0.0, note="already complete")
         return summary
@@ -100,17 +126,31 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     index(force=True)  # a valid (possibly empty) file exists from the start
     bar = _progress(todo_count, problem, progress and comm.rank == 0)
     made = 0
+    failure = None
     t_gen = time.perf_counter()
     try:
         for b in todo[comm.rank::comm.size]:
-            start, arrays = _make_block(gen, b, block, samples)
-            store.write_shard(out, b, start, arrays)
+            try:
+                start, arrays = _make_block(gen, b, block, samples)
+                store.write_shard(out, b, start, arrays)
+            except Exception as e:  # noqa: BLE001 - reported on every rank below (no collective hangs)
+                failure = f"{type(e).__name__}: {e}" if comm.size > 1 else None
+                if comm.size == 1:
+                    raise
+                break
             count = stop_of(b, block, samples) - start
             made += count
             bar.update(count * comm.size)  # the other ranks progress alike
             index()
         if comm.size > 1:
+            failures = comm.allgather(failure)
             made = comm.allreduce(made)
+            bad = [(r, f) for r, f in enumerate(failures) if f]
+            if bad:
+                index(force=True)  # keep what the ranks finished
+                r, f = bad[0]
+                raise GenerationError(f"rank {r} of {comm.size} failed: {f} (finished blocks are kept; "
+                                      f"rerunning resumes)")
     finally:
         bar.close()
         if comm.size == 1:
@@ -134,6 +174,20 @@ def mpiexec() -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies (``kill -9`` of
+    ``hybrid generate --workers W`` must not leave mpiexec and its ranks running as orphans: they kept
+    writing and raced with the rerun). mpiexec forwards SIGTERM to the ranks."""
+    try:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: orphans stay possible, the writer lock still prevents a race
+        pass
+
+
 def _relaunch_under_mpi(problem, samples, n, out, seed, params, workers, block, progress) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         summary = os.path.join(tmp, "summary.json")
@@ -144,7 +198,7 @@ def _relaunch_under_mpi(problem, samples, n, out, seed, params, workers, block, 
         if not progress:
             cmd.append("--no-progress")
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, text=True,
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, text=True, preexec_fn=_die_with_parent,
                               stderr=None if progress else subprocess.PIPE)  # the progress bar is on stderr
         if proc.returncode != 0:
             msg = (proc.stderr or "").strip().splitlines()

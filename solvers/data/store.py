@@ -130,11 +130,28 @@ def _write_header(f: h5py.File, attrs: dict, mesh: dict, fixed: dict) -> None:
         f.create_dataset(f"fixed/{k}", data=v)
 
 
+def indexed_count(path: Path) -> int | None:
+    """How many samples ``path`` holds (a consolidated file counts all), ``None`` if it is absent/unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                return None
+            return int(np.count_nonzero(f["complete"][...]))
+    except (OSError, KeyError):
+        return None
+
+
 def write_index(path: Path, attrs: dict, fields: dict[str, tuple], mesh: dict, fixed: dict) -> None:
     """(Re)write ``FILE.h5`` as virtual datasets over the finished shards, atomically."""
     N, B = int(attrs["samples"]), int(attrs["block"])
     blocks = sorted(done_blocks(path))
     complete = np.zeros(N, dtype=bool)
+    for b in blocks:
+        complete[b * B:min(N, (b + 1) * B)] = True
+    have = indexed_count(path)
+    if have is not None and have > int(complete.sum()):
+        # never replace a file by one that indexes less (a consolidated file, or shards that vanished)
+        return
     tmp, f = _atomic_h5(path)
     with f:
         _write_header(f, attrs, mesh, fixed)
@@ -146,8 +163,6 @@ def write_index(path: Path, attrs: dict, fields: dict[str, tuple], mesh: dict, f
                 src = h5py.VirtualSource(str(shard_path(path, b).resolve()), name, shape=(stop - start, *shape))
                 layout[start:stop] = src
             f.create_virtual_dataset(name, layout, fillvalue=np.nan)
-        for b in blocks:
-            complete[b * B:min(N, (b + 1) * B)] = True
         f.create_dataset("complete", data=complete)
     tmp.replace(path)
 

@@ -1,0 +1,99 @@
+"""Issue 9, items 1 and 2: one writer per dataset, no orphans, an index that never shrinks, and an error
+on one MPI rank ends the whole job with its message (no hang)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from solvers.data import generate, make_generator, store
+from solvers.data.generate import run_attrs
+from solvers.data.lock import DatasetBusy, WriterLock, lock_path
+
+BIN = Path(sys.executable).parent
+
+
+def count(path):
+    with h5py.File(path, "r") as f:
+        return int(f["complete"][...].sum()), bool(f.attrs["consolidated"])
+
+
+def test_second_writer_is_refused_and_nothing_changes(tmp_path):
+    out = tmp_path / "d.h5"
+    with WriterLock(out):  # another writer holds the file
+        with pytest.raises(DatasetBusy, match=r"d\.h5 is being written by another process \(pid \d+"):
+            generate("darcy", 8, 8, out, block=4, progress=False)
+        assert not out.exists() and not store.parts_dir(out).exists()
+    s = generate("darcy", 8, 8, out, block=4, progress=False)  # released: the run goes through
+    assert s["generated"] == 8 and count(out) == (8, True)
+    assert not lock_path(out).exists()
+
+
+def test_index_never_replaces_a_complete_file(tmp_path):
+    """Before: a failing second writer's final index(force=True) replaced 2000 complete samples by 0."""
+    out = tmp_path / "d.h5"
+    generate("darcy", 12, 8, out, block=4, progress=False)
+    gen = make_generator("darcy", 8, 0, {})
+    attrs = run_attrs("darcy", 12, 8, 0, {}, 4, gen)
+    store.write_index(out, attrs, gen.fields(), gen.mesh_arrays(), {})  # the parts folder is gone
+    assert count(out) == (12, True)
+    with h5py.File(out, "r") as f:
+        assert np.isfinite(f["solution"][...]).all()
+
+
+def _pids_writing(path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", str(path)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if int(p) != os.getpid()]
+
+
+def test_kill_9_of_workers_parent_leaves_no_orphans_and_rerun_completes(tmp_path):
+    """Before: the mpiexec ranks kept running after kill -9 of the parent, and the rerun left 0-1152 of
+    2000 samples (`cannot consolidate ... blocks missing`)."""
+    out = tmp_path / "w.h5"
+    cmd = [str(BIN / "hybrid"), "generate", "darcy", "--samples", "4000", "--n", "32", "--workers", "2",
+           "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(store.parts_dir(out).glob("block_*.h5"))) < 4:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _pids_writing(out):
+        time.sleep(0.1)
+    assert _pids_writing(out) == [], "ranks outlived their parent"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert count(out) == (4000, True)
+    gen = make_generator("darcy", 32, 0)
+    with h5py.File(out, "r") as f:
+        for i in (0, 1999, 3999):
+            assert np.array_equal(f["solution"][i], gen.sample(i)["solution"])
+
+
+def _mpi(args, tmp_path, timeout=120):
+    return subprocess.run([str(BIN / "mpiexec"), "-n", "2", str(BIN / "hybrid"), *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_error_on_one_rank_ends_generation(tmp_path):
+    """Before: rank 1 raised (non-finite solution) and rank 0 waited forever."""
+    proc = _mpi(["generate", "darcy", "--samples", "32", "--n", "16", "--param", "coefficient=log-normal",
+                 "--param", "sigma=40", "--out", "f.h5", "--no-progress"], tmp_path)
+    assert proc.returncode != 0
+    assert "non-finite values in 'solution'" in proc.stderr and "hybrid generate: error" in proc.stderr
+    n, consolidated = count(tmp_path / "f.h5")  # what finished is indexed and kept
+    assert not consolidated and n % 16 == 0
+
+
+def test_error_on_rank_0_ends_solve(tmp_path):
+    """Before: `--out DIR` raised IsADirectoryError on rank 0 and the job hung."""
+    (tmp_path / "D.xdmf").mkdir()
+    proc = _mpi(["solve", "darcy", "--n", "16", "--method", "petsc-gamg+cg", "--out", "D.xdmf"], tmp_path)
+    assert proc.returncode != 0
+    assert "D.xdmf" in proc.stderr and "hybrid solve: error (rank 0 of 2)" in proc.stderr
