@@ -20,7 +20,7 @@ def _is_ufl(value) -> bool:
     return isinstance(value, (ufl.core.expr.Expr,)) and not isinstance(value, fem.Function)
 
 
-def _check_values(name: str, values: np.ndarray, comm, positive: bool) -> None:
+def _check_values(name: str, values: np.ndarray, comm, positive: bool, where: str = "") -> None:
     values = np.asarray(values)
     bad = ~np.isfinite(values)
     if comm.allreduce(int(bad.sum())):
@@ -31,7 +31,7 @@ def _check_values(name: str, values: np.ndarray, comm, positive: bool) -> None:
             raise ValueError(f"coefficient {name!r} must be real and positive, got complex values")
         lo = comm.allreduce(float(values.min()) if values.size else np.inf, op=_mpi.MPI.MIN)
         if not lo > 0:
-            raise ValueError(f"coefficient {name!r} must be positive everywhere, its minimum is {lo:g}")
+            raise ValueError(f"coefficient {name!r} must be positive everywhere, its minimum is {lo:g}{where}")
 
 
 class _WrongShape(ValueError):
@@ -61,13 +61,24 @@ def _checked_callable(fn, name: str, shape: tuple[int, ...]):
     return wrapped
 
 
+#: degree of the quadrature rule whose points (with the P1 nodes) check a UFL coefficient's values
+CHECK_QUADRATURE_DEGREE = 4
+
+
 def _sample_ufl(expr, msh) -> np.ndarray:
-    """Values of a scalar/vector UFL expression at the P1 nodes (for validation only)."""
-    shape = tuple(expr.ufl_shape)
-    V = fem.functionspace(msh, ("Lagrange", 1, shape) if shape else ("Lagrange", 1))
-    u = fem.Function(V)
-    u.interpolate(fem.Expression(expr, V.element.interpolation_points))
-    return u.x.array
+    """Values of a UFL expression in every cell at the P1 nodes *and* at the points of a degree-4
+    quadrature rule (for validation only).
+
+    Nodes alone are not enough: ``-0.5 + 1.5 cos(2 pi n x)`` on an ``n x n`` mesh is 1 at every node
+    and has mean -0.5. The assembled forms integrate with their own rules, so this is a check at
+    representative interior points, not a proof of positivity everywhere."""
+    import basix
+
+    pts, _ = basix.make_quadrature(msh.basix_cell(), CHECK_QUADRATURE_DEGREE)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    X = np.vstack([V.element.interpolation_points, pts])
+    cells = np.arange(msh.topology.index_map(msh.topology.dim).size_local, dtype=np.int32)
+    return fem.Expression(expr, X).eval(msh, cells)
 
 
 def as_expression(value: Any, mesh: Mesh, name: str, *, space=None, positive: bool = False,
@@ -117,7 +128,8 @@ def as_expression(value: Any, mesh: Mesh, name: str, *, space=None, positive: bo
         except RuntimeError:  # facet quantities (FacetNormal) cannot be evaluated inside cells
             sampled = None
         if sampled is not None:
-            _check_values(name, sampled, msh.comm, positive)
+            _check_values(name, sampled, msh.comm, positive,
+                          f" (checked at the P1 nodes and degree-{CHECK_QUADRATURE_DEGREE} quadrature points of every cell)")
         elif positive:
             raise ValueError(f"coefficient {name!r} must be positive, but it cannot be evaluated in cells "
                              "to check (it uses facet quantities)")

@@ -85,7 +85,7 @@ def test_error_on_one_rank_ends_generation(tmp_path):
     """Before: rank 1 raised (non-finite solution) and rank 0 waited forever."""
     proc = _mpi(["generate", "darcy", "--samples", "32", "--n", "16", "--param", "coefficient=log-normal",
                  "--param", "sigma=40", "--out", "f.h5", "--no-progress"], tmp_path)
-    assert proc.returncode != 0
+    assert proc.returncode != 0, proc.stderr
     assert "non-finite values in 'solution'" in proc.stderr and "hybrid generate: error" in proc.stderr
     n, consolidated = count(tmp_path / "f.h5")  # what finished is indexed and kept
     assert not consolidated and n % 16 == 0
@@ -95,5 +95,85 @@ def test_error_on_rank_0_ends_solve(tmp_path):
     """Before: `--out DIR` raised IsADirectoryError on rank 0 and the job hung."""
     (tmp_path / "D.xdmf").mkdir()
     proc = _mpi(["solve", "darcy", "--n", "16", "--method", "petsc-gamg+cg", "--out", "D.xdmf"], tmp_path)
-    assert proc.returncode != 0
-    assert "D.xdmf" in proc.stderr and "hybrid solve: error (rank 0 of 2)" in proc.stderr
+    assert proc.returncode != 0, proc.stderr
+    assert "D.xdmf" in proc.stderr and "hybrid solve: error (rank 0 of 2)" in proc.stderr, proc.stderr
+
+
+# --- item 7: copies, moves, SIGTERM, stale temporaries, damaged shards ---------------------------------
+
+def _partial(tmp_path, name="p.h5", samples=64, stop_after=2):
+    """A partial dataset: generation interrupted (Ctrl-C) after ``stop_after`` blocks of 8."""
+    out = tmp_path / name
+    cls = type(make_generator("darcy", 8, 0))
+    original = cls.sample
+
+    def sample(self, i):
+        if i >= stop_after * 8:
+            raise KeyboardInterrupt
+        return original(self, i)
+
+    cls.sample = sample
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate("darcy", samples, 8, out, block=8, progress=False)
+    finally:
+        cls.sample = original
+    return out
+
+
+def test_copied_partial_dataset_reads_its_parts(tmp_path):
+    """Before: the index held absolute shard paths; a moved copy read NaN for 'complete' samples."""
+    import shutil
+
+    out = _partial(tmp_path)
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    shutil.move(str(out), moved / out.name)
+    shutil.move(str(store.parts_dir(out)), moved / store.parts_dir(out).name)
+    with h5py.File(moved / out.name, "r") as f:
+        complete = f["complete"][...]
+        assert complete.sum() == 16 and np.isfinite(f["solution"][complete]).all()
+    store.check_readable(moved / out.name)
+
+
+def test_partial_dataset_without_parts_is_refused(tmp_path):
+    import shutil
+
+    out = _partial(tmp_path)
+    shutil.copy(out, tmp_path / "copy.h5")
+    shutil.rmtree(store.parts_dir(out))
+    with pytest.raises(ValueError, match=r"copy\.h5 is an unfinished dataset \(index over 16 complete samples\) "
+                                         r"whose parts are missing"):
+        store.check_readable(tmp_path / "copy.h5")
+
+
+def test_stale_temporaries_removed_and_damaged_shard_regenerated(tmp_path):
+    out = _partial(tmp_path)
+    stale = tmp_path / f".{out.name}.999999.tmp"  # kill -9 during consolidation left this
+    stale.write_bytes(b"x" * 1000)
+    shard = store.shard_path(out, 1)
+    shard.write_bytes(shard.read_bytes()[:300])  # truncated shard
+    s = generate("darcy", 64, 8, out, block=8, progress=False)
+    assert s["generated"] == 56 and count(out) == (64, True)
+    assert not stale.exists()
+    gen = make_generator("darcy", 8, 0)
+    with h5py.File(out, "r") as f:
+        assert np.array_equal(f["solution"][9], gen.sample(9)["solution"])
+
+
+def test_sigterm_writes_the_index(tmp_path):
+    """Before: PETSc's SIGTERM handler aborted with a stale index (0 listed while shards existed)."""
+    import signal
+
+    out = tmp_path / "t.h5"
+    cmd = [str(BIN / "hybrid"), "generate", "darcy", "--samples", "40000", "--n", "16", "--block", "8",
+           "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(store.parts_dir(out).glob("block_*.h5"))) < 30:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    on_disk = len(list(store.parts_dir(out).glob("block_*.h5")))
+    assert count(out) == (8 * on_disk, False)
+    assert not lock_path(out).exists()

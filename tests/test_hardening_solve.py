@@ -104,3 +104,16 @@ def test_meaningless_tolerances_refused(kw, match):
     A = sp.identity(5, format="csr")
     with pytest.raises(ValueError, match=match):
         solve(LinearProblem(A, np.ones(5)), CG(), **kw)
+
+
+def test_ufl_coefficient_checked_between_nodes():
+    """Issue 9 item 6: 1 at every node, mean -0.5; before, Direct returned Success with u <= 0."""
+    import ufl
+
+    mesh = meshes.unit_square(8)
+    x = ufl.SpatialCoordinate(mesh.mesh)
+    with pytest.raises(ValueError, match=r"'a' must be positive everywhere, its minimum is -1\.\d+ \(checked at "
+                                         r"the P1 nodes and degree-4 quadrature points"):
+        solvers.Darcy(mesh, a=-0.5 + 1.5 * ufl.cos(2 * ufl.pi * 8 * x[0]))
+    ok = solvers.Darcy(mesh, a=2.0 + ufl.cos(2 * ufl.pi * 8 * x[0]))  # positive: accepted
+    assert ok is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,12 +83,34 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     busy = comm.bcast(busy, root=0)
     if busy:
         raise DatasetBusy(busy)
+    previous = _terminate_cleanly()
     try:
         return _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, problem, progress, comm,
                                 summary, t0)
     finally:
         if comm.rank == 0:
             lock.release()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while generating: unwinds like Ctrl-C (it is one, to every handler), so the index
+    is written on the way out."""
+
+
+def _terminate_cleanly():
+    """Turn SIGTERM into :class:`Terminated` for the duration of a run (PETSc installs a handler that
+    aborts at once and left a stale index). Returns the previous handler (``None`` off the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated(f"terminated by signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, problem, progress, comm, summary, t0):
@@ -108,6 +131,7 @@ def _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, probl
     if comm.rank == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
         store.begin(out, attrs)
+        store.clean_stale(out)  # under the lock: leftovers of killed runs, nobody else's
     comm.barrier()
     last_index = [0.0]
 
@@ -120,7 +144,8 @@ def _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, probl
 
     nblocks = -(-samples // block)
     # rank 0 decides what is missing (before any rank writes), every rank takes every size-th block
-    todo = sorted(set(range(nblocks)) - store.done_blocks(out)) if comm.rank == 0 else None
+    todo = sorted(set(range(nblocks)) - store.verified_blocks(out, fields, samples, block)) \
+        if comm.rank == 0 else None
     todo = comm.bcast(todo, root=0)
     todo_count = sum(stop_of(b, block, samples) - b * block for b in todo)
     index(force=True)  # a valid (possibly empty) file exists from the start
@@ -153,8 +178,7 @@ def _generate_locked(gen, out, attrs, fields, mesh, fixed, samples, block, probl
                                       f"rerunning resumes)")
     finally:
         bar.close()
-        if comm.size == 1:
-            index(force=True)  # whatever happened, the file indexes every finished shard
+        index(force=True)  # whatever happened, the file indexes every finished shard (rank 0, no collectives)
     seconds = time.perf_counter() - t_gen
     comm.barrier()
     if comm.rank == 0:

@@ -95,6 +95,58 @@ def begin(path: Path, attrs: dict) -> None:
         tmp.replace(meta)
 
 
+def clean_stale(path: Path) -> list[Path]:
+    """Remove temporary files of earlier runs killed mid-write (``.FILE.h5.PID.tmp`` beside the file,
+    ``.block_*.tmp`` in the parts). Only call it while holding the writer lock: then no live writer
+    owns them."""
+    stale = list(path.parent.glob(f".{path.name}.*.tmp"))
+    if parts_dir(path).exists():
+        stale += list(parts_dir(path).glob(".block_*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def verified_blocks(path: Path, fields: dict[str, tuple], samples: int, block: int) -> set[int]:
+    """The finished blocks whose shard opens and holds every field with the right shape; a damaged
+    shard (truncated copy, disk error) is deleted so that the run makes it again."""
+    good = set()
+    for b in done_blocks(path):
+        rows = min(samples, (b + 1) * block) - b * block
+        try:
+            with h5py.File(shard_path(path, b), "r") as f:
+                ok = all(name in f and f[name].shape == (rows, *shape) for name, shape in fields.items())
+                if ok:
+                    for name in fields:  # read one sample per field: catches truncated data, not just headers
+                        f[name][rows - 1]
+        except (OSError, KeyError, ValueError):
+            ok = False
+        if ok:
+            good.add(b)
+        else:
+            shard_path(path, b).unlink(missing_ok=True)
+    return good
+
+
+def check_readable(path: Path) -> None:
+    """Refuse an unfinished dataset whose parts are gone (moved, deleted, copied without them):
+    its virtual datasets would read as NaN while ``complete`` still claims the samples."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("consolidated", True):
+            return
+        missing = set()
+        for name, ds in f.items():
+            if isinstance(ds, h5py.Dataset) and ds.is_virtual:
+                for src in ds.virtual_sources():
+                    if not (path.parent / src.file_name).exists():
+                        missing.add(src.file_name)
+        if missing:
+            n = int(np.count_nonzero(f["complete"][...]))
+            raise ValueError(f"{path} is an unfinished dataset (index over {n} complete samples) whose parts are "
+                             f"missing ({len(missing)} shard file(s), e.g. {sorted(missing)[0]}); keep the "
+                             f"{parts_dir(path).name} folder beside it, or rerun the generate command to finish it")
+
+
 def done_blocks(path: Path) -> set[int]:
     d = parts_dir(path)
     return {int(p.stem.split("_")[1]) for p in d.glob("block_*.h5")} if d.exists() else set()
@@ -160,7 +212,10 @@ def write_index(path: Path, attrs: dict, fields: dict[str, tuple], mesh: dict, f
             layout = h5py.VirtualLayout(shape=(N, *shape), dtype=np.float64)
             for b in blocks:
                 start, stop = b * B, min(N, (b + 1) * B)
-                src = h5py.VirtualSource(str(shard_path(path, b).resolve()), name, shape=(stop - start, *shape))
+                # relative to the index file's folder (HDF5 resolves it there): a copied or moved
+                # dataset keeps reading its parts
+                rel = f"{parts_dir(path).name}/{shard_path(path, b).name}"
+                src = h5py.VirtualSource(rel, name, shape=(stop - start, *shape))
                 layout[start:stop] = src
             f.create_virtual_dataset(name, layout, fillvalue=np.nan)
         f.create_dataset("complete", data=complete)
