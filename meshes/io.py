@@ -23,11 +23,52 @@ from .mesh import Mesh
 
 
 def _msh_gdim(path: Path) -> int:
-    """Geometric dimension of a gmsh file: 3 unless every node has z == 0 (then 2)."""
-    import meshio
+    """Check a gmsh file with gmsh's own reader (the one dolfinx uses) before dolfinx reads it collectively,
+    and return its geometric dimension: 3 unless every node has z == 0 (then 2).
 
-    m = meshio.read(path)
-    return 3 if m.points.shape[1] == 3 and np.abs(m.points[:, 2]).max() > 0 else 2
+    ``ValueError`` naming the file for what would otherwise exit the process (meshio calls ``sys.exit``
+    on unreadable files), be parsed as a gmsh script, or be read silently as something else: a file that
+    is not a ``.msh``, is truncated, holds no mesh or no physical groups, or whose cells (dimension 2 or 3)
+    are in no physical group (dolfinx would then make a mesh of the boundary lines).
+    """
+    with open(path, "rb") as f:
+        if f.read(len(b"$MeshFormat")) != b"$MeshFormat":  # else gmsh.merge runs it as a .geo script
+            raise ValueError(f"{path}: not a gmsh .msh file (it does not begin with $MeshFormat)")
+    import gmsh
+
+    owner = not gmsh.isInitialized()
+    if owner:
+        gmsh.initialize(readConfigFiles=False)
+    previous = gmsh.model.getCurrent()
+    gmsh.option.setNumber("General.Verbosity", 0)
+    gmsh.model.add(f"meshes.read {path}")
+    try:
+        try:
+            gmsh.merge(str(path))
+        except Exception as e:
+            raise ValueError(f"{path}: cannot read this gmsh file: {e}") from None
+        _, coords, _ = gmsh.model.mesh.getNodes()
+        cell_dims = [d for d in range(4) if len(gmsh.model.mesh.getElementTypes(d))]
+        groups = {(d, gmsh.model.getPhysicalName(d, t) or str(t)) for d, t in gmsh.model.getPhysicalGroups()}
+    finally:
+        if owner:
+            gmsh.finalize()
+        else:
+            gmsh.model.remove()
+            gmsh.model.setCurrent(previous)
+    if len(coords) == 0 or not cell_dims:
+        raise ValueError(f"{path}: holds no mesh (no nodes or elements; a header-only file?)")
+    if not groups:
+        raise ValueError(f"{path}: has no physical groups; give the cells one (Physical Surface in 2-D, Physical "
+                         f"Volume in 3-D) and name the boundaries with physical groups one dimension lower")
+    tdim = max(cell_dims)
+    if tdim < 2 or tdim not in {d for d, _ in groups}:
+        need = "2 or 3" if tdim < 2 else str(tdim)
+        listing = ", ".join(f"{name!r} (dimension {d})" for d, name in sorted(groups))
+        raise ValueError(f"{path}: no physical group of dimension {need} for the cells; its physical groups are "
+                         f"{listing}: add one for the domain (Physical Surface in 2-D, Physical Volume in 3-D)")
+    z = np.asarray(coords).reshape(-1, 3)[:, 2]
+    return 3 if np.abs(z).max() > 0 else 2
 
 
 def read(path, comm=None, gdim: int | None = None) -> Mesh:
@@ -37,7 +78,8 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
     those of dimension ``tdim`` become ``domains``. ``.xdmf``: a file written by :func:`write`
     (mesh ``"mesh"``, tags ``"facet_tags"``/``"cell_tags"``; names from the ``.names.json`` beside it).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for an unknown suffix.
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for an unknown
+    suffix and for a file that cannot be read or holds no usable mesh (see :func:`_msh_gdim`).
     """
     path = Path(path)
     comm = comm or _mpi.COMM_WORLD
@@ -47,10 +89,19 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
     if suffix == ".msh":
         from dolfinx.io import gmsh as dgmsh
 
-        if gdim is None:
-            gdim = _msh_gdim(path) if comm.rank == 0 else None
-            gdim = comm.bcast(gdim, root=0)
-        data = dgmsh.read_from_msh(str(path), comm, rank=0, gdim=gdim)
+        checked = None
+        if comm.rank == 0:  # every rank learns the outcome: a rank-0 error must not leave the others waiting
+            try:
+                checked = (_msh_gdim(path), None)
+            except ValueError as e:
+                checked = (None, str(e))
+        file_gdim, error = comm.bcast(checked, root=0)
+        if error:
+            raise ValueError(error)
+        try:
+            data = dgmsh.read_from_msh(str(path), comm, rank=0, gdim=gdim or file_gdim)
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(f"{path}: dolfinx cannot read this mesh: {e}") from None
         tdim = data.mesh.topology.dim
         boundaries, domains = {}, {}
         for name, group in data.physical_groups.items():
@@ -66,12 +117,15 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
             raise ValueError(f"{path}: physical boundary groups {sorted(boundaries)} have no facet tags")
         return Mesh(data.mesh, ft, data.cell_tags, boundaries, domains)
     if suffix == ".xdmf":
-        with dio.XDMFFile(comm, str(path), "r") as f:
-            msh = f.read_mesh(name="mesh")
-            msh.topology.create_connectivity(msh.topology.dim - 1, msh.topology.dim)
-            names = _read_names(path)
-            ft = f.read_meshtags(msh, "facet_tags") if names.get("boundaries") is not None else None
-            ct = f.read_meshtags(msh, "cell_tags") if names.get("domains") else None
+        names = _read_names(path)
+        try:
+            with dio.XDMFFile(comm, str(path), "r") as f:
+                msh = f.read_mesh(name="mesh")
+                msh.topology.create_connectivity(msh.topology.dim - 1, msh.topology.dim)
+                ft = f.read_meshtags(msh, "facet_tags") if names.get("boundaries") is not None else None
+                ct = f.read_meshtags(msh, "cell_tags") if names.get("domains") else None
+        except RuntimeError as e:
+            raise ValueError(f"{path}: cannot read this XDMF mesh (written by meshes.write?): {e}") from None
         return Mesh(msh, ft, ct, names.get("boundaries") or {}, names.get("domains") or {})
     raise ValueError(f"cannot read {path}: unknown mesh format {suffix!r} (use .msh or .xdmf)")
 
@@ -82,7 +136,12 @@ def _names_path(path: Path) -> Path:
 
 def _read_names(path: Path) -> dict:
     p = _names_path(path)
-    return json.loads(p.read_text()) if p.exists() else {}
+    if not p.exists():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p}: the boundary names beside {path.name} are not valid JSON ({e})") from None
 
 
 def _as_p1(u: fem.Function, msh) -> fem.Function:

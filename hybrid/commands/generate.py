@@ -44,11 +44,12 @@ def parse_params(items) -> dict:
 
 def run(args) -> int:
     from meshes._mpi import COMM_WORLD
-    from solvers.data import generate
+    from solvers.data import check_generator_params, generate
 
     params = parse_params(args.param)
     if args.mesh:
         params["mesh"] = str(args.mesh.resolve())
+    check_generator_params(args.problem, params)  # here too: --workers relaunches under mpiexec
     summary = generate(args.problem, args.samples, args.n, args.out, seed=args.seed, params=params,
                        workers=args.workers, block=args.block, progress=not args.no_progress)
     if COMM_WORLD.rank == 0 and args.summary_json:

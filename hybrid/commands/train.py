@@ -18,8 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--schedule", choices=["onecycle", "cosine"], default="onecycle")
     p.add_argument("--loss", choices=["l2", "h1"], default="l2")
-    p.add_argument("--n-train", type=int, default=1000)
-    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--n-train", type=int, default=None,
+                   help="first N samples for training and validation (default 1000, or 90%% of a smaller file)")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="last N samples for testing (default 100, or 10%% of a smaller file)")
     p.add_argument("--patience", type=int, default=0, help="early stopping patience in epochs (0: off)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--config", default="{}", help="model config as JSON, e.g. '{\"channels\": 16}'")
@@ -44,10 +46,14 @@ def _device(name: str) -> str:
 
 
 def run_train(args) -> int:
-    from ..training import Trainer, TrainConfig
+    from ..data import FieldDataset
+    from ..training import Trainer, TrainConfig, default_sizes
 
+    n_train, n_test, note = default_sizes(len(FieldDataset(args.data)), args.n_train, args.n_test)
+    if note:
+        print(f"{args.data}: {note}")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                      loss=args.loss, n_train=args.n_train, n_test=args.n_test, patience=args.patience)
+                      loss=args.loss, n_train=n_train, n_test=n_test, patience=args.patience)
     try:
         model_config = json.loads(args.config)
     except json.JSONDecodeError as e:

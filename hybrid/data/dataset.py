@@ -23,6 +23,11 @@ class FieldDataset(Dataset):
 
     The file is opened lazily in each process (h5py handles must not cross ``fork``), so the dataset
     works with ``DataLoader(num_workers > 0)``.
+
+    Fields must be real numbers: integer and half-precision fields are converted to ``dtype``, complex
+    ones are refused (store real and imaginary parts as two fields). Samples with NaN or infinite values
+    (also after conversion, e.g. float64 beyond the float32 range) raise ``ValueError`` naming the field
+    and the sample, so one bad sample cannot poison a normalizer or a training run.
     """
 
     def __init__(self, path, inputs: Sequence[str] = ("coefficient",), outputs: Sequence[str] = ("solution",),
@@ -36,6 +41,13 @@ class FieldDataset(Dataset):
                 if name not in f:
                     fields = [k for k in f if k not in ("mesh", "complete", "fixed")]
                     raise ValueError(f"{self.path} has no field {name!r}; it has: {', '.join(fields)}")
+            for name in (*self.inputs, *self.outputs):
+                kind = f[name].dtype
+                if kind.kind == "c":
+                    raise ValueError(f"{self.path}: field {name!r} is complex ({kind}); store its real and imaginary "
+                                     f"parts as two real fields (e.g. {name}_re, {name}_im)")
+                if kind.kind not in "biuf":
+                    raise ValueError(f"{self.path}: field {name!r} has dtype {kind}, not real numbers")
             complete = np.flatnonzero(f["complete"][...])
             self.attrs = {k: f.attrs[k] for k in f.attrs}
             self.shape = tuple(f[self.outputs[0]].shape[1:])
@@ -56,9 +68,23 @@ class FieldDataset(Dataset):
             self._file = h5py.File(self.path, "r")
         return self._file
 
+    def _read(self, name: str, samples: np.ndarray) -> np.ndarray:
+        """Field ``name`` of the file's samples ``samples`` (increasing), converted to ``dtype`` and checked."""
+        values = np.asarray(self._h5()[name][samples], dtype=torch.empty((), dtype=self.dtype).numpy().dtype)
+        finite = np.isfinite(values.reshape(len(samples), -1))
+        bad = np.flatnonzero(~finite.all(axis=1))
+        if len(bad):
+            first = bad[0]
+            count = int((~finite[first]).sum())
+            example = values.reshape(len(samples), -1)[first][~finite[first]][0]
+            others = f" (and {len(bad) - 1} more samples)" if len(bad) > 1 else ""
+            raise ValueError(f"{self.path}: field {name!r} of sample {int(samples[first])} has {count} non-finite "
+                             f"value{'s' if count > 1 else ''} (e.g. {example}) of {finite.shape[1]}{others}; "
+                             f"regenerate it or leave it out (indices)")
+        return values
+
     def _stack(self, names, i) -> torch.Tensor:
-        f = self._h5()
-        return torch.from_numpy(np.stack([f[name][i] for name in names])).to(self.dtype)
+        return torch.from_numpy(np.stack([self._read(name, np.array([i]))[0] for name in names]))
 
     def __getitem__(self, k: int):
         i = int(self.index[k])
@@ -66,14 +92,17 @@ class FieldDataset(Dataset):
 
     def arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All selected samples at once ``(N, C, ny, nx)`` (for small datasets and statistics)."""
-        f = self._h5()
         order = np.argsort(self.index)
         idx = self.index[order]
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
-        x = np.stack([f[n][idx] for n in self.inputs], axis=1)[inv]
-        y = np.stack([f[n][idx] for n in self.outputs], axis=1)[inv]
-        return torch.from_numpy(x).to(self.dtype), torch.from_numpy(y).to(self.dtype)
+        x = np.stack([self._read(n, idx) for n in self.inputs], axis=1)[inv]
+        y = np.stack([self._read(n, idx) for n in self.outputs], axis=1)[inv]
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+    def identity(self) -> dict:
+        """What identifies the data of a training run: the resolved path and the file's creation stamp."""
+        return {"path": str(self.path.resolve()), "created": str(self.attrs.get("created", ""))}
 
     def __getstate__(self):
         state = dict(self.__dict__)

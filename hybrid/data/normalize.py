@@ -23,6 +23,11 @@ class ChannelNormalizer(nn.Module):
         """Statistics over batch and space of ``x`` shaped ``(N, C, ...)``."""
         if x.shape[1] != self.mean.numel():
             raise ValueError(f"expected {self.mean.numel()} channels, got shape {tuple(x.shape)}")
+        if x.is_complex():
+            raise ValueError(f"cannot fit the normalizer on complex data ({x.dtype}); use real and imaginary parts")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"cannot fit the normalizer: {int((~torch.isfinite(x)).sum())} of {x.numel()} values "
+                             f"are non-finite (they would turn every normalized sample into NaN)")
         dims = [0, *range(2, x.ndim)]
         self.mean.copy_(x.double().mean(dim=dims).to(self.mean.dtype))
         self.std.copy_(x.double().std(dim=dims).to(self.std.dtype))

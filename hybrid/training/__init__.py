@@ -2,7 +2,8 @@
 
 from .losses import relative_l2, relative_h1, h1_seminorm, l2_norm
 from .checkpoint import save, load, CheckpointError
-from .trainer import Trainer, TrainConfig, evaluate_model, split_indices
+from .split import default_sizes, split_indices
+from .trainer import Trainer, TrainConfig, TrainingError, evaluate_model
 
 __all__ = ["relative_l2", "relative_h1", "h1_seminorm", "l2_norm", "save", "load", "CheckpointError", "Trainer",
-           "TrainConfig", "evaluate_model", "split_indices"]
+           "TrainConfig", "TrainingError", "evaluate_model", "split_indices", "default_sizes"]

@@ -39,8 +39,8 @@ def save(path, model_name: str, model, processor: DataProcessor | None, extra: d
     return path
 
 
-def load(path, device="cpu"):
-    """``(model_name, model, processor, payload)``; raises :class:`CheckpointError` on foreign/tampered files."""
+def read_payload(path, device="cpu") -> dict:
+    """The stored dict (model name, config, training state, ...) without building the model."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -50,6 +50,13 @@ def load(path, device="cpu"):
         raise CheckpointError(f"{path} cannot be loaded safely (weights_only=True): {e}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} file (a bare state_dict or another tool's checkpoint?)")
+    return payload
+
+
+def load(path, device="cpu"):
+    """``(model_name, model, processor, payload)``; raises :class:`CheckpointError` on foreign/tampered files."""
+    path = Path(path)
+    payload = read_payload(path, device)
     try:
         model = build(payload["model"], payload["config"])
         model.load_state_dict(payload["state_dict"])

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from ..data import DataProcessor, FieldDataset
-from ..operators import build
-from . import checkpoint
+from ..operators import build, config_dict
+from . import checkpoint, rundir
 from .losses import LOSSES, relative_h1, relative_l2
+from .split import split_indices
 
 
 @dataclass
@@ -38,22 +39,32 @@ class TrainConfig:
     inputs: tuple = ("coefficient",)
     outputs: tuple = ("solution",)
 
+    def __post_init__(self):
+        def need(ok, name, what):
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r}: {what}")
 
-def split_indices(n_total: int, cfg: TrainConfig, separate_test: bool = False):
-    """Train/validation from the first ``n_train`` complete samples, test from the last ``n_test``
-    (or, with a separate test file, none here)."""
-    if separate_test:
-        if cfg.n_train > n_total:
-            raise ValueError(f"the dataset has {n_total} samples; n_train={cfg.n_train} exceeds it")
-        n_val = max(1, int(round(cfg.val_fraction * cfg.n_train)))
-        return np.arange(0, cfg.n_train - n_val), np.arange(cfg.n_train - n_val, cfg.n_train), None
-    if cfg.n_train + cfg.n_test > n_total:
-        raise ValueError(f"the dataset has {n_total} samples; n_train={cfg.n_train} + n_test={cfg.n_test} exceed it")
-    n_val = max(1, int(round(cfg.val_fraction * cfg.n_train)))
-    train = np.arange(0, cfg.n_train - n_val)
-    val = np.arange(cfg.n_train - n_val, cfg.n_train)
-    test = np.arange(n_total - cfg.n_test, n_total)
-    return train, val, test
+        for name in ("epochs", "batch_size", "n_test"):
+            need(_integer(getattr(self, name)) and getattr(self, name) >= 1, name, "must be a positive integer")
+        need(_integer(self.n_train) and self.n_train >= 2, "n_train",
+             "need at least 2 samples (one to train on, one to validate)")
+        need(_integer(self.patience) and self.patience >= 0, "patience", "must be a non-negative integer")
+        need(_integer(self.seed) and self.seed >= 0, "seed", "must be a non-negative integer")
+        need(math.isfinite(self.lr) and self.lr > 0, "lr", "the learning rate must be positive and finite")
+        need(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
+             "must be non-negative and finite")
+        need(0 < self.val_fraction < 1, "val_fraction", "must lie in (0, 1)")
+        need(self.schedule in ("onecycle", "cosine"), "schedule", "use onecycle or cosine")
+        need(self.loss in LOSSES, "loss", f"use {', '.join(LOSSES)}")
+        need(len(self.inputs) > 0 and len(self.outputs) > 0, "inputs", "need at least one input and one output field")
+
+
+def _integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+class TrainingError(ValueError):
+    """Training produced non-finite values (loss, weights, validation error); nothing of it was saved."""
 
 
 @torch.no_grad()
@@ -80,10 +91,10 @@ class Trainer:
     def __init__(self, model_name: str, model_config: dict, data, out: Path, cfg: TrainConfig, device: str = "cpu",
                  test_data=None):
         self.model_name, self.cfg, self.device = model_name, cfg, torch.device(device)
-        self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = Path(out)  # created by fit(), once everything is checked
         self.data = Path(data)
         full = FieldDataset(self.data, cfg.inputs, cfg.outputs, dtype=torch.float32)
+        self.data_identity = full.identity()
         tr, va, te = split_indices(len(full), cfg, separate_test=test_data is not None)
         self.train_set = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=tr)
         self.xtr, self.ytr = self.train_set.arrays()
@@ -102,15 +113,12 @@ class Trainer:
         steps = cfg.epochs * math.ceil(len(self.xtr) / cfg.batch_size)
         if cfg.schedule == "onecycle":
             self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=cfg.lr, total_steps=max(1, steps))
-        elif cfg.schedule == "cosine":
-            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, steps))
         else:
-            raise ValueError(f"unknown schedule {cfg.schedule!r}; use onecycle or cosine")
-        if cfg.loss not in LOSSES:
-            raise ValueError(f"unknown loss {cfg.loss!r}; use {', '.join(LOSSES)}")
+            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, steps))
         self.loss_fn = LOSSES[cfg.loss]
         self.history = {"epoch": [], "train_loss": [], "val_rel_l2": [], "lr": [], "seconds": []}
         self.start_epoch, self.best, self.bad_epochs, self.train_s = 0, float("inf"), 0, 0.0
+        self.resumed, self.saved_epoch = False, None
 
     @property
     def params(self) -> int:
@@ -120,73 +128,119 @@ class Trainer:
         return {"train": {"epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
                           "train_s": self.train_s, "optimizer": self.opt.state_dict(),
                           "scheduler": self.sched.state_dict(), "history": self.history,
-                          "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()},
-                          "data": str(self.data)}}
+                          "config": self._train_config(), "data": self.data_identity}}
+
+    def _train_config(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()}
 
     def resume(self) -> bool:
+        """Continue ``out/last.pt`` (False when there is none); refused when the checkpoint was made with
+        another model, model config, training config or dataset (the message names what differs)."""
         last = self.out / "last.pt"
         if not last.exists():
             return False
-        _, model, _, payload = checkpoint.load(last, self.device)
-        self.model.load_state_dict(model.state_dict())
+        payload = checkpoint.read_payload(last, self.device)
         st = payload["train"]
         if st["config"]["epochs"] != self.cfg.epochs:
             raise ValueError(f"{last} is a run of {st['config']['epochs']} epochs (the schedule depends on it); "
                              f"resume with --epochs {st['config']['epochs']} or start a new run directory")
+        rundir.check_resume(last, payload, self.model_name, config_dict(self.model), self._train_config(),
+                            self.data_identity)
+        _, model, _, payload = checkpoint.load(last, self.device)
+        self.model.load_state_dict(model.state_dict())
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         self.history, self.best, self.bad_epochs = st["history"], st["best"], st["bad_epochs"]
         self.train_s = st["train_s"]
         self.start_epoch = st["epoch"] + 1
+        self.resumed, self.saved_epoch = True, st["epoch"]
         return True
 
     def fit(self, progress: bool = True, log=None) -> dict:
+        """Train (refusing a run directory that holds another model's checkpoint unless resumed), then
+        :meth:`finish`. A failure before the first checkpoint leaves no empty run directory behind."""
+        if not self.resumed:
+            rundir.check_new_run(self.out, self.model_name, config_dict(self.model))
+        created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._fit(progress, log)
+        except BaseException:
+            if created and self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()
+            raise
+
+    def _diverged(self, what: str) -> TrainingError:
+        kept = ("no checkpoint was written" if self.saved_epoch is None else
+                f"{self.out / 'last.pt'} keeps epoch {self.saved_epoch}")
+        return TrainingError(f"train {self.model_name}: {what}; stopped without saving these weights ({kept}); "
+                             f"lower the learning rate (lr={self.cfg.lr:g}) or check the data")
+
+    def _fit(self, progress: bool, log) -> dict:
         from tqdm import tqdm
 
         cfg = self.cfg
         bar = tqdm(range(self.start_epoch, cfg.epochs), desc=f"train {self.model_name}", disable=not progress,
                    initial=self.start_epoch, total=cfg.epochs)
-        for self.epoch in bar:
-            t = time.perf_counter()
-            self.model.train()
-            # one generator per epoch: a resumed run sees the same batches as an uninterrupted one
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
-            perm = torch.randperm(len(self.xtr), generator=g)
-            total = 0.0
-            for i in range(0, len(perm), cfg.batch_size):
-                idx = perm[i:i + cfg.batch_size]
-                x, y = self.xtr[idx].to(self.device), self.ytr[idx].to(self.device)
-                xn, _ = self.processor.preprocess(x)
-                pred = self.processor.postprocess(self.model(xn))
-                loss = self.loss_fn(pred, y).mean()
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
-                self.sched.step()
-                total += float(loss.detach()) * len(idx)
-            self.train_s += time.perf_counter() - t
-            val = evaluate_model(self.model, self.processor, self.xva, self.yva, cfg.batch_size, self.device)["rel_l2_mean"]
-            h = self.history
-            h["epoch"].append(self.epoch)
-            h["train_loss"].append(total / len(perm))
-            h["val_rel_l2"].append(val)
-            h["lr"].append(self.sched.get_last_lr()[0])
-            h["seconds"].append(self.train_s)
-            bar.set_postfix(loss=f"{h['train_loss'][-1]:.4f}", val=f"{val:.4f}")
-            improved = val < self.best
-            if improved:
-                self.best, self.bad_epochs = val, 0
-            else:
-                self.bad_epochs += 1
-            checkpoint.save(self.out / "last.pt", self.model_name, self.model, self.processor, self._state())
-            if improved:
-                checkpoint.save(self.out / "best.pt", self.model_name, self.model, self.processor, self._state())
-            if cfg.patience and self.bad_epochs >= cfg.patience:
-                if log:
-                    log(f"early stop at epoch {self.epoch}: no validation improvement in {cfg.patience} epochs")
-                break
-        bar.close()
+        try:
+            for self.epoch in bar:
+                val, train_loss = self._epoch()
+                h = self.history
+                h["epoch"].append(self.epoch)
+                h["train_loss"].append(train_loss)
+                h["val_rel_l2"].append(val)
+                h["lr"].append(self.sched.get_last_lr()[0])
+                h["seconds"].append(self.train_s)
+                bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val:.4f}")
+                improved = val < self.best
+                if improved:
+                    self.best, self.bad_epochs = val, 0
+                else:
+                    self.bad_epochs += 1
+                checkpoint.save(self.out / "last.pt", self.model_name, self.model, self.processor, self._state())
+                self.saved_epoch = self.epoch
+                if improved:
+                    checkpoint.save(self.out / "best.pt", self.model_name, self.model, self.processor, self._state())
+                if cfg.patience and self.bad_epochs >= cfg.patience:
+                    if log:
+                        log(f"early stop at epoch {self.epoch}: no validation improvement in {cfg.patience} epochs")
+                    break
+        finally:
+            bar.close()
         return self.finish()
+
+    def _epoch(self) -> tuple[float, float]:
+        """One epoch over the training split; ``(validation error, mean training loss)``. A non-finite loss,
+        weight or validation error raises :class:`TrainingError` before anything is saved."""
+        cfg = self.cfg
+        t = time.perf_counter()
+        self.model.train()
+        # one generator per epoch: a resumed run sees the same batches as an uninterrupted one
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(len(self.xtr), generator=g)
+        total = 0.0
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            x, y = self.xtr[idx].to(self.device), self.ytr[idx].to(self.device)
+            xn, _ = self.processor.preprocess(x)
+            pred = self.processor.postprocess(self.model(xn))
+            loss = self.loss_fn(pred, y).mean()
+            if not torch.isfinite(loss):
+                raise self._diverged(f"non-finite training loss ({float(loss.detach())}) at epoch {self.epoch}, "
+                                     f"batch {i // cfg.batch_size}")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            total += float(loss.detach()) * len(idx)
+        self.train_s += time.perf_counter() - t
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise self._diverged(f"non-finite weights ({', '.join(bad[:3])}) after epoch {self.epoch}")
+        val = evaluate_model(self.model, self.processor, self.xva, self.yva, cfg.batch_size, self.device)["rel_l2_mean"]
+        if not math.isfinite(val):
+            raise self._diverged(f"non-finite validation error ({val}) after epoch {self.epoch}")
+        return val, total / len(perm)
 
     def finish(self) -> dict:
         from ..plots import save_fields, save_loss_curves

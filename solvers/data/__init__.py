@@ -6,8 +6,8 @@ Example (what ``hybrid generate darcy --samples 1200 --n 64 --out data/darcy64.h
     generate("darcy", samples=1200, n=64, out="data/darcy64.h5", workers=2)
 """
 
-from .generators import GENERATORS, GenerationError, make_generator
+from .generators import GENERATORS, GenerationError, check_generator_params, make_generator
 from .generate import generate
 from .store import DatasetMismatch
 
-__all__ = ["GENERATORS", "GenerationError", "make_generator", "generate", "DatasetMismatch"]
+__all__ = ["GENERATORS", "GenerationError", "check_generator_params", "make_generator", "generate", "DatasetMismatch"]

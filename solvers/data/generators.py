@@ -14,7 +14,9 @@ import scipy.sparse as sp
 
 from meshes import _mpi, GridView, unit_square
 from ..problems import Darcy, Helmholtz
-from ..sampling import boundary_patterns, gaussian_random_field, inclusions_at, gaussian_random_field_at
+from ..sampling import (FIELD_DEFAULTS, boundary_patterns, check_params, gaussian_random_field, inclusions_at,
+                        gaussian_random_field_at)
+from ..sampling.params import FINITE, POSITIVE, real_rule
 from .p1 import P1Assembler
 
 
@@ -122,15 +124,17 @@ def coefficient_grid(kind: str, n: int, seed: int, index: int, p: dict, view) ->
         return np.exp(p["sigma"] * grf(view, n, seed, index, p))
     if kind == "inclusions":
         if isinstance(view, NodalView):
-            return inclusions_at(view.points, seed, index, int(p["count"]), p["low"], p["high"])
+            return inclusions_at(view.points, seed, index, p["count"], p["low"], p["high"])
         X, Y = view.coordinates()
-        return inclusions_at(np.vstack([X.ravel(), Y.ravel()]), seed, index, int(p["count"]), p["low"],
+        return inclusions_at(np.vstack([X.ravel(), Y.ravel()]), seed, index, p["count"], p["low"],
                              p["high"]).reshape(view.shape)
-    raise ValueError(f"unknown coefficient kind {kind!r}; use two-phase, contrast, log-normal or inclusions")
+    raise ValueError(f"unknown coefficient {kind!r}; use one of: {', '.join(FIELD_DEFAULTS)}")
 
 
 COEFFICIENT_DEFAULTS = {"coefficient": "two-phase", "high": 12.0, "low": 3.0, "alpha": 2.0, "tau": 3.0,
                         "modes": 64, "sigma": 1.0, "count": 6, "solver": "auto"}
+#: the string-valued parameters and their choices
+CHOICES = {"coefficient": tuple(FIELD_DEFAULTS), "solver": ("auto", "direct", "amg"), "forcing": ("constant", "grf")}
 
 
 class _GridProblem:
@@ -139,22 +143,15 @@ class _GridProblem:
 
     name = "?"
     defaults: dict = {}
+    #: rules for this problem's own numeric parameters, beside the samplers' (solvers.sampling.params)
+    rules: dict = {}
 
     def __init__(self, n: int, seed: int, params: dict | None = None):
-        unknown = set(params or {}) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"{self.name}: unknown parameters {sorted(unknown)}; valid: {sorted(self.defaults)}")
         self.n, self.seed = int(n), int(seed)
-        self.params = {**self.defaults, **(params or {})}
-        if self.params.get("coefficient") == "contrast" and not params.get("high"):
-            self.params.update(high=1e4, low=1.0)
+        self.params = self.validate_params(params or {})
         mesh_file = self.params.get("mesh")
         if mesh_file:
-            from meshes import read
-
-            self.mesh = read(mesh_file, comm=_mpi.COMM_SELF)
-            if self.mesh.mesh.topology.cell_name() != "triangle":
-                raise ValueError(f"{mesh_file}: data generation needs a triangle mesh")
+            self.mesh = self._read_mesh(mesh_file)
         else:
             self.mesh = unit_square(self.n, comm=_mpi.COMM_SELF)
         self.template = Darcy(self.mesh, a=1.0, f=1.0).assemble()  # pattern, constraints, rhs of f=1
@@ -162,6 +159,38 @@ class _GridProblem:
         self.view = NodalView(V) if mesh_file else GridView(V)
         self.asm = P1Assembler(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, self.template.A,
                                self.template.constrained)
+
+    @classmethod
+    def validate_params(cls, params: dict) -> dict:
+        """Every parameter with defaults filled in, checked before anything is built or written: unknown
+        keys, unknown choices, and values the samplers would refuse or turn into nonsense (NaN, <= 0, ...)."""
+        unknown = set(params) - set(cls.defaults)
+        if unknown:
+            raise ValueError(f"{cls.name}: unknown parameters {sorted(unknown)}; valid: {sorted(cls.defaults)}")
+        for key, choices in CHOICES.items():
+            if key in cls.defaults and key in params and params[key] not in choices:
+                raise ValueError(f"{cls.name}: unknown {key} {params[key]!r}; use one of: {', '.join(choices)}")
+        merged = {**cls.defaults, **params}
+        kind = merged.get("coefficient")
+        if kind in FIELD_DEFAULTS:  # e.g. contrast: {1e4, 1} unless given
+            merged.update({k: FIELD_DEFAULTS[kind][k] for k in ("high", "low")
+                           if k in FIELD_DEFAULTS[kind] and k not in params})
+        return check_params(merged, cls.name, cls.rules)
+
+    @staticmethod
+    def _read_mesh(mesh_file):
+        """A triangle mesh in the xy-plane (data arrays hold nodal values at ``(x, y)``)."""
+        from meshes import read
+
+        mesh = read(mesh_file, comm=_mpi.COMM_SELF)
+        if mesh.mesh.topology.cell_name() != "triangle":
+            raise ValueError(f"{mesh_file}: data generation needs a triangle mesh, "
+                             f"this one has {mesh.mesh.topology.cell_name()} cells")
+        if mesh.gdim != 2:
+            z = mesh.mesh.geometry.x[:, 2]
+            raise ValueError(f"{mesh_file}: data generation needs a flat mesh in the xy-plane; this one is a surface "
+                             f"in 3-D (z from {z.min():.3g} to {z.max():.3g}): rotate it into z = 0")
+        return mesh
 
     @functools.cached_property
     def M(self) -> sp.csr_matrix:
@@ -196,13 +225,12 @@ class DarcyData(_GridProblem):
 
     name = "darcy"
     defaults = {**COEFFICIENT_DEFAULTS, "f": 1.0, "forcing": "constant", "mesh": None}
+    rules = {"f": FINITE}
 
     def __init__(self, n, seed, params=None):
         super().__init__(n, seed, params)
         self.B = self.asm.stiffness_operator()
         self.solver = reused_solver(self.template.A, self.params["solver"])
-        if self.params["forcing"] not in ("constant", "grf"):
-            raise ValueError(f"darcy: forcing must be 'constant' or 'grf', got {self.params['forcing']!r}")
         self.b_const = self.template.b * float(self.params["f"])
 
     def fields(self) -> dict:
@@ -270,12 +298,22 @@ class DarcyRhsData(PoissonData):
 GENERATORS = {g.name: g for g in (DarcyData, PoissonData, DarcyRhsData)}
 
 
-def make_generator(problem: str, n: int, seed: int, params: dict | None = None):
+def _generator_class(problem: str):
     try:
-        cls = GENERATORS[problem]
+        return GENERATORS[problem]
     except KeyError:
         raise ValueError(f"unknown problem {problem!r}; choose one of: {', '.join(GENERATORS)}") from None
-    return cls(n, seed, params)
+
+
+def check_generator_params(problem: str, params: dict | None = None) -> dict:
+    """The parameters ``make_generator`` would use (defaults filled in), checked without building anything;
+    ``ValueError`` naming the bad key or value."""
+    return _generator_class(problem).validate_params(params or {})
+
+
+def make_generator(problem: str, n: int, seed: int, params: dict | None = None):
+    """The generator of ``problem``; every parameter is checked here, before any file is written."""
+    return _generator_class(problem)(n, seed, params)
 
 
 def _arclength(xy: np.ndarray) -> np.ndarray:
@@ -296,12 +334,12 @@ class HelmholtzData(_GridProblem):
     name = "helmholtz"
     defaults = {"omega": 20.0, "c0": 1.0, "sigma": 0.2, "alpha": 2.0, "tau": 3.0, "modes": 64,
                 "x0": 0.5, "y0": 0.5, "width": 0.05}
+    rules = {"omega": POSITIVE, "c0": POSITIVE, "width": POSITIVE, "x0": FINITE, "y0": FINITE,
+             "sigma": real_rule(lambda x: x >= 0, "non-negative and finite")}  # sigma = 0: constant speed
 
     def __init__(self, n, seed, params=None):
         super().__init__(n, seed, params)
         p = self.params
-        if p["omega"] <= 0 or p["c0"] <= 0:
-            raise ValueError(f"helmholtz: omega and c0 must be positive, got {p['omega']}, {p['c0']}")
         absorbing = list(self.mesh.boundaries)
         bump = lambda x: np.exp(-((x[0] - p["x0"]) ** 2 + (x[1] - p["y0"]) ** 2) / (2 * p["width"] ** 2))  # noqa
         ref = Helmholtz(self.mesh, k=p["omega"] / p["c0"], f=bump, absorbing=absorbing, bcs=[]).assemble()
@@ -349,7 +387,7 @@ class EITData(_GridProblem):
         order = np.argsort(_arclength(xy[bd]), kind="stable")
         self.bdofs = bd[order]
         self.s = _arclength(xy[self.bdofs])
-        self.patterns = boundary_patterns(xy[self.bdofs].T, int(self.params["patterns"]))
+        self.patterns = boundary_patterns(xy[self.bdofs].T, self.params["patterns"])
         self.B = self.asm.stiffness_operator()
         self.solver = reused_solver(self.template.A, self.params["solver"])
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .params import check_params
+
 
 def _rng(seed: int, index: int) -> np.random.Generator:
     if int(seed) < 0 or int(index) < 0:
@@ -24,10 +26,7 @@ def _rng(seed: int, index: int) -> np.random.Generator:
 
 def spectrum(modes: int, alpha: float, tau: float) -> np.ndarray:
     """Standard deviations ``sqrt(lambda_k)`` of the KL coefficients, shape ``(modes, modes)``."""
-    if alpha <= 1.0:
-        raise ValueError(f"alpha must exceed 1 (d/2 for a field with finite variance in 2D), got {alpha}")
-    if tau <= 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    modes, alpha, tau = check_params({"modes": modes, "alpha": alpha, "tau": tau}, "gaussian random field").values()
     k = np.arange(modes)
     K1, K2 = np.meshgrid(k, k, indexing="ij")
     return tau ** (alpha - 1) * (np.pi**2 * (K1**2 + K2**2) + tau**2) ** (-alpha / 2)
@@ -78,8 +77,7 @@ def gaussian_random_field(n: int, seed: int = 0, index: int = 0, alpha: float = 
 def two_phase(n: int, seed: int = 0, index: int = 0, high: float = 12.0, low: float = 3.0,
               alpha: float = 2.0, tau: float = 3.0, modes: int = 64) -> np.ndarray:
     """Thresholded GRF as in the FNO Darcy benchmark: ``high`` where the field is >= 0, else ``low``."""
-    if not (np.isfinite(high) and np.isfinite(low) and high > 0 and low > 0):
-        raise ValueError(f"two-phase values must be positive and finite, got high={high}, low={low}")
+    high, low = check_params({"high": high, "low": low}, "two-phase").values()
     u = gaussian_random_field(n, seed, index, alpha, tau, modes)
     return np.where(u >= 0, high, low)
 
@@ -87,6 +85,7 @@ def two_phase(n: int, seed: int = 0, index: int = 0, high: float = 12.0, low: fl
 def log_normal(n: int, seed: int = 0, index: int = 0, alpha: float = 2.0, tau: float = 3.0,
                modes: int = 64, sigma: float = 1.0) -> np.ndarray:
     """``exp(sigma * u)`` for a GRF ``u``: a positive, smoothly varying coefficient."""
+    sigma = check_params({"sigma": sigma}, "log-normal")["sigma"]
     return np.exp(sigma * gaussian_random_field(n, seed, index, alpha, tau, modes))
 
 

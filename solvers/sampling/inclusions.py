@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .grf import _rng
+from .params import check_params
 
 
 def inclusion_disks(seed: int, index: int, count: int = 6, radius: tuple[float, float] = (0.05, 0.15)) -> np.ndarray:
@@ -24,8 +25,8 @@ def inclusion_disks(seed: int, index: int, count: int = 6, radius: tuple[float, 
 def inclusions_at(points: np.ndarray, seed: int = 0, index: int = 0, count: int = 6, background: float = 1.0,
                   value: float = 1e3, radius: tuple[float, float] = (0.05, 0.15)) -> np.ndarray:
     """Coefficient ``value`` inside the disks, ``background`` outside, at ``points`` of shape ``(2|3, npts)``."""
-    if not (background > 0 and value > 0 and np.isfinite(background) and np.isfinite(value)):
-        raise ValueError(f"inclusion values must be positive and finite, got background={background}, value={value}")
+    count, background, value = check_params({"count": count, "background": background, "value": value},
+                                            "inclusions").values()
     pts = np.asarray(points)
     out = np.full(pts.shape[1], float(background))
     for cx, cy, r in inclusion_disks(seed, index, count, radius):
