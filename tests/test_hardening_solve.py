@@ -117,3 +117,33 @@ def test_ufl_coefficient_checked_between_nodes():
         solvers.Darcy(mesh, a=-0.5 + 1.5 * ufl.cos(2 * ufl.pi * 8 * x[0]))
     ok = solvers.Darcy(mesh, a=2.0 + ufl.cos(2 * ufl.pi * 8 * x[0]))  # positive: accepted
     assert ok is not None
+
+
+@pytest.mark.parametrize("alg", [CG(precond=AMG("rs")), GMRES(precond=AMG("rs")), MINRES(precond=AMG("rs"))],
+                         ids=["cg", "gmres", "minres"])
+def test_amg_on_indefinite_matrix_is_a_breakdown_not_an_exception(alg):
+    """Issue 9 item 10: pyamg's coarse solve of a NaN hierarchy raised ValueError out of solve()."""
+    import pyamg
+
+    A = (pyamg.gallery.poisson((40, 40), format="csr") - 2.0 * sp.identity(1600)).tocsr()
+    sol = solve(LinearProblem(A, np.ones(1600)), alg)
+    assert sol.retcode is ReturnCode.Breakdown
+
+
+def test_direct_mumps_under_mpi_matches_serial(tmp_path):
+    """Issue 9 item 10: the README lists direct-mumps as distributed; it was refused under mpiexec."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_ = Path(sys.executable).parent
+    base = [str(bin_ / "hybrid"), "solve", "darcy", "--n", "24", "--coefficient", "two-phase",
+            "--method", "direct-mumps"]
+    serial = subprocess.run(base + ["--json", str(tmp_path / "s.json")], capture_output=True, text=True, timeout=120)
+    par = subprocess.run([str(bin_ / "mpiexec"), "-n", "2"] + base + ["--json", str(tmp_path / "p.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert serial.returncode == 0 and par.returncode == 0, par.stderr
+    s, p = (json.loads((tmp_path / f).read_text()) for f in ("s.json", "p.json"))
+    assert p["processes"] == 2 and p["retcode"] == "Success"
+    assert abs(s["u_l2"] - p["u_l2"]) <= 1e-10 * s["u_l2"]

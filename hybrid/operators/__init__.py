@@ -7,6 +7,7 @@ checkpoints).
 from dataclasses import asdict
 
 from .mgconv import MgConv, MgConvConfig, padding_for, boundary_kind
+from .symmetric_mgconv import SymmetricMgConv
 from .mgno import MgNO, MgNOConfig
 from .unet import UNet, UNetConfig
 from .deeponet import DeepONet, DeepONetConfig
@@ -33,5 +34,5 @@ def config_dict(model) -> dict:
     return asdict(model.config)
 
 
-__all__ = ["MgConv", "MgConvConfig", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
+__all__ = ["MgConv", "MgConvConfig", "SymmetricMgConv", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
            "FNO", "FNOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]

@@ -8,7 +8,7 @@
 (True, True)
 """
 
-from .problem import LinearProblem
+from .problem import LinearProblem, PrecondParams
 from .solution import ReturnCode, Solution, SolveError, SetupBreakdown, Success, MaxIters, Breakdown, Diverged, InvalidInput, Stalled
 from .algorithm import Algorithm, Preconditioned
 from .krylov import CG, FlexibleCG, GMRES, FGMRES, BiCGStab, MINRES
@@ -28,7 +28,7 @@ def __getattr__(name):  # PETSc-backed pieces load petsc4py on first use
 
 
 __all__ = [
-    "LinearProblem", "ReturnCode", "Solution", "SolveError", "SetupBreakdown", "Success", "MaxIters", "Breakdown", "Diverged", "Stalled",
+    "LinearProblem", "PrecondParams", "ReturnCode", "Solution", "SolveError", "SetupBreakdown", "Success", "MaxIters", "Breakdown", "Diverged", "Stalled",
     "InvalidInput", "Algorithm", "Preconditioned", "CG", "FlexibleCG", "GMRES", "FGMRES", "BiCGStab", "MINRES",
     "Direct", "PETScKSP", "Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GAMG", "GeometricMG",
     "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache", "METHODS", "method",

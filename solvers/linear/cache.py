@@ -7,7 +7,8 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from .algorithm import Algorithm, Tolerances
+from .algorithm import Algorithm, Tolerances, call_setup
+from .preconditioners.base import snapshot, stats_delta
 from .problem import LinearProblem, check_problem, is_petsc
 from .solution import ReturnCode, SetupBreakdown, Solution, SolveError
 
@@ -42,6 +43,22 @@ class SolverCache:
     The setup (factorization, AMG hierarchy, PETSc KSP) runs on the first solve and again only after
     ``A`` is replaced; ``solve(b)`` reuses it for each right-hand side.
 
+    Related matrices (a time-dependent or swept coefficient; LinearSolve.jl's ``reuse_precs``):
+    ``cache.A = A_new`` rebuilds the setup on the next solve (the safe default), while
+    ``cache.update(A_new, reuse=...)`` chooses
+
+    - ``"keep"``: the same preconditioner, the new operator in the Krylov method (no setup cost; the
+      preconditioner ages as ``A`` drifts, the iteration count shows it);
+    - ``"refresh"``: the preconditioner's numerical refresh (AMG keeps ``P``/``R`` and recomputes the
+      Galerkin coarse operators and smoothers; preconditioners without a cheaper path set up afresh);
+    - ``"rebuild"``: a fresh setup (as ``cache.A = A_new``).
+
+    Methods without a preconditioner slot (``Direct``, ``PETScKSP`` with a PETSc PC) rebuild for every
+    mode. The time of whatever ran is in ``Solution.stats["setup_s"]`` and its kind in
+    ``stats["setup_kind"]``; ``stats["precond"]`` holds the counters of the preconditioner that ran
+    during this solve (``name``, ``calls``, ``apply_s``, and ``accepted``/``rejected`` for learned
+    ones); ``cache.precond`` is that object (cumulative ``stats``).
+
     >>> import numpy as np, scipy.sparse as sp
     >>> from solvers.linear import LinearProblem, init, CG, AMG
     >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(200, 200), format="csr")
@@ -65,6 +82,8 @@ class SolverCache:
         self._A = problem.A
         self.b = problem.b
         self.x0 = problem.x0
+        self.p = problem.p
+        self._reuse = "rebuild"
         self.rtol, self.atol, self.maxiter, self.callback = rtol, atol, maxiter, callback
         self._state = None
         self._stale = True
@@ -80,6 +99,27 @@ class SolverCache:
         """Replacing the matrix marks the setup stale; it is rebuilt lazily on the next solve."""
         self._A = value
         self._stale = True
+        self._reuse = "rebuild"
+
+    def update(self, A, reuse: str = "rebuild", p=None) -> None:
+        """Replace the matrix (and ``p`` when given); the next solve keeps, refreshes or rebuilds the
+        setup as ``reuse`` says (see the class docstring). Lazy, like ``cache.A = A``."""
+        if reuse not in ("keep", "refresh", "rebuild"):
+            raise ValueError(f"reuse must be 'keep', 'refresh' or 'rebuild', got {reuse!r}")
+        self._A = A
+        if p is not None:
+            self.p = p
+        # an earlier pending rebuild is not downgraded by a later keep/refresh
+        strength = {"keep": 0, "refresh": 1, "rebuild": 2}
+        pending = self._reuse if self._stale else "keep"
+        self._reuse = max(pending, reuse, key=strength.get) if self._state is not None else "rebuild"
+        self._stale = True
+
+    @property
+    def precond(self):
+        """The preconditioner object of the current setup (``None`` before the first solve or when the
+        method has none)."""
+        return self.alg.precond_of(self._state) if self._state is not None else None
 
     def _fail(self, b, message, retcode=ReturnCode.InvalidInput) -> Solution:
         """No solve happened: ``x = 0``, whose true relative residual is 1 (NaN when the input is unusable)."""
@@ -105,10 +145,15 @@ class SolverCache:
             b = np.asarray(b)
             x0 = np.zeros(A.shape[0], dtype=np.result_type(b.dtype, getattr(A, "dtype", b.dtype))) \
                 if x0 is None else np.asarray(x0)
+        setup_kind = "reused"
         if self._stale:
             t = time.perf_counter()
             try:
-                self._state = self.alg.setup(A)
+                if self._state is None or self._reuse == "rebuild":
+                    self._state, setup_kind = call_setup(self.alg, A, self.p), "setup"
+                else:
+                    self._state = self.alg.update(self._state, A, self.p, self._reuse)
+                    setup_kind = self._reuse
             except SetupBreakdown as e:  # numerical failure (singular incomplete factor, ...)
                 return self._fail(b, f"setup broke down: {e}", ReturnCode.Breakdown)
             except ValueError as e:  # preconditioner rejected the matrix (zero diagonal, ...)
@@ -122,8 +167,21 @@ class SolverCache:
         n = A.getSize()[0] if is_petsc(A) else A.shape[0]
         maxiter = self.maxiter if self.maxiter is not None else self.alg.default_maxiter(n)
         tol = Tolerances(self.rtol, self.atol, int(maxiter))
+        pc = self.alg.precond_of(self._state)
+        if pc is not None:
+            if hasattr(pc, "begin_solve"):
+                pc.begin_solve()
+            pc_before = snapshot(pc.stats) if isinstance(getattr(pc, "stats", None), dict) else None
         t = time.perf_counter()
-        res = self.alg.run(self._state, A, b, x0, tol, self.callback)
+        try:
+            res = self.alg.run(self._state, A, b, x0, tol, self.callback)
+        except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as e:
+            # a preconditioner or smoother failing numerically mid-solve (pyamg's coarse pseudo-inverse of
+            # a NaN matrix on an indefinite problem, a complex vector in a real kernel): a return code
+            sol = self._fail(b, f"{self.alg.label} failed during the iteration: {type(e).__name__}: {e}",
+                             ReturnCode.Breakdown)
+            sol.stats["solve_s"] = time.perf_counter() - t
+            return sol
         x, iterations, retcode, message = res.x, int(res.iterations), res.retcode, res.message or res.retcode.value
         rel, bnorm = true_residual(A, b, x)
         corrections = 0
@@ -148,7 +206,11 @@ class SolverCache:
                            f"requested rtol={self.rtol:g}, atol={self.atol:g}){why}")
         solve_s = time.perf_counter() - t
         stats = {"setup_s": setup_now, "solve_s": solve_s, "rel_residual": rel, "message": message,
-                 "method": self.alg.label, "corrections": corrections}
+                 "method": self.alg.label, "corrections": corrections, "setup_kind": setup_kind}
+        if pc is not None:
+            after = getattr(pc, "stats", None)
+            stats["precond"] = (stats_delta(pc_before, after) if pc_before is not None and isinstance(after, dict)
+                                else {"name": type(pc).__name__})
         return Solution(x, retcode, iterations, np.asarray(res.residuals, dtype=float), stats)
 
     def _correct(self, A, b, x, iterations, rel, bnorm, tol):

@@ -36,7 +36,12 @@ class Direct(Algorithm):
     pivot_threshold: float = 0.1
     needs_matrix = True
 
-    def setup(self, A):
+    @property
+    def petsc(self) -> bool:
+        """MUMPS runs on PETSc Mat/Vec too (distributed under mpiexec); SuperLU is scipy only."""
+        return self.backend == "mumps"
+
+    def setup(self, A, p=None):
         if self.backend == "superlu":
             if is_petsc(A):
                 raise ValueError("Direct(backend='superlu') needs a scipy matrix; use backend='mumps'")

@@ -7,6 +7,7 @@ MUMPS and SuperLU_dist, but no hypre.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from meshes import _mpi  # noqa: F401  (MPI first)
 from petsc4py import PETSc
 
 from .algorithm import Algorithm, RunResult, Tolerances
-from .preconditioners.base import Preconditioner
+from .preconditioners.base import Preconditioner, check_traits, refresh_precond, setup_precond
 from .problem import is_petsc
 from .solution import ReturnCode
 
@@ -69,7 +70,7 @@ class PythonPC:
         pass
 
     def apply(self, pc, x, y):
-        y.array[:] = self.precond.apply(x.array_r.copy())
+        y.array[:] = self.precond(x.array_r.copy())  # counted in precond.stats
 
 
 def attach_python_pc(ksp: PETSc.KSP, precond: Preconditioner) -> None:
@@ -88,8 +89,8 @@ class GAMG(Preconditioner):
     def __init__(self, **options):
         self.options = options
 
-    def setup(self, A):
-        super().setup(A)
+    def setup(self, A, p=None):
+        super().setup(A, p)
         self._mat = to_petsc_mat(A)
         self._pc = PETSc.PC().create(PETSc.COMM_SELF)
         prefix = f"hybrid_gamg{next(_prefix_counter)}_"
@@ -122,6 +123,10 @@ _REASONS = {
     PETSc.KSP.ConvergedReason.DIVERGED_NANORINF: ReturnCode.Diverged,
 }
 _RIGHT_PC = {"gmres", "fgmres", "lgmres", "bcgs", "fbcgs", "gcr", "pipefgmres"}
+#: PETSc Krylov types that accept a preconditioner varying between iterations (nonlinear, learned)
+_FLEXIBLE = {"fgmres", "pipefgmres", "fcg", "pipefcg", "gcr", "pipegcr", "fbcgs", "fbcgsr", "richardson"}
+#: PETSc Krylov types whose theory needs a symmetric (positive definite) preconditioner
+_NEEDS_SYMMETRIC = {"cg", "pipecg", "pipecgrr", "groppcg", "cr", "pipecr", "minres", "symmlq", "nash", "stcg", "gltr"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class PETScKSP(Algorithm):
     options: dict = field(default_factory=dict)
     petsc = True
 
-    def setup(self, A):
+    def setup(self, A, p=None):
         mat = A if is_petsc(A) else to_petsc_mat(A)
         ksp = PETSc.KSP().create(mat.getComm())
         prefix = f"hybrid_ksp{next(_prefix_counter)}_"
@@ -157,9 +162,11 @@ class PETScKSP(Algorithm):
         if isinstance(self.pc, str):
             opts.setdefault("pc_type", self.pc)
         elif self.pc is not None:
-            python_pc = self.pc.setup(A) if not is_petsc(A) else None
-            if python_pc is None:
+            if is_petsc(A):
                 raise ValueError("a Python preconditioner inside PETScKSP needs a serial scipy matrix")
+            python_pc = setup_precond(copy.copy(self.pc), A, p)
+            check_traits(python_pc, self.ksp_type not in _FLEXIBLE, self.ksp_type in _NEEDS_SYMMETRIC,
+                         f"PETScKSP({self.ksp_type!r})")
         to_petsc_options(opts, prefix)
         ksp.setOperators(mat)
         ksp.setFromOptions()
@@ -168,10 +175,29 @@ class PETScKSP(Algorithm):
             attach_python_pc(ksp, python_pc)
         ksp.setConvergenceHistory()
         ksp.setUp()
-        return ksp, mat
+        return ksp, mat, python_pc
+
+    def precond_of(self, state):
+        return state[2]
+
+    def update(self, state, A, p=None, reuse: str = "rebuild"):
+        """With a Python preconditioner, ``keep``/``refresh`` act on it as in :class:`Preconditioned` and
+        the KSP gets the new operator; with a PETSc PC type every mode sets up afresh."""
+        if reuse == "rebuild" or state is None or state[2] is None or is_petsc(A):
+            return self.setup(A, p)
+        ksp, mat, pc = state
+        if reuse == "refresh":
+            pc = refresh_precond(pc, A, p)
+            attach_python_pc(ksp, pc)
+        elif reuse != "keep":
+            raise ValueError(f"reuse must be 'keep', 'refresh' or 'rebuild', got {reuse!r}")
+        new = to_petsc_mat(A)
+        ksp.setOperators(new)
+        mat.destroy()
+        return ksp, new, pc
 
     def run(self, state, A, b, x0, tol: Tolerances, callback):
-        ksp, mat = state
+        ksp, mat = state[0], state[1]
         petsc_input = is_petsc(b)
         bv = b if petsc_input else to_petsc_vec(b)
         xv = mat.createVecRight()

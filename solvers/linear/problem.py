@@ -1,4 +1,4 @@
-"""``LinearProblem``: only data, ``A x = b`` with an optional initial guess."""
+"""``LinearProblem``: only data, ``A x = b`` with an optional initial guess and parameters ``p``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,34 @@ def is_petsc(obj) -> bool:
     return type(obj).__module__.startswith("petsc4py")
 
 
+@dataclass
+class PrecondParams:
+    """What a preconditioner may need beyond ``A`` (LinearSolve.jl passes ``p`` to its ``precs``).
+
+    The solver passes ``LinearProblem.p`` to ``setup(A, p)`` untouched, so ``p`` may be any object; this
+    small record is the convention the toolkit's own preconditioners read (through
+    ``solvers.linear.preconditioners.base.param``, which also accepts a dict with these keys).
+
+    Attributes
+    ----------
+    coefficient : the PDE coefficient, as a grid array ``(ny+1, nx+1)`` or nodal values (dof order)
+    grid : ``meshes.GridView`` (or a shape ``(ny+1, nx+1)`` when dofs are already in grid order)
+    constrained : indices of constrained (Dirichlet) dofs, whose rows of ``A`` are identity rows
+    device : where learned parts run (``"cpu"``, ``"cuda"``); classical ones ignore it
+    """
+
+    coefficient: Any = None
+    grid: Any = None
+    constrained: Any = None
+    device: Any = None
+
+    @classmethod
+    def from_system(cls, system, coefficient=None, grid=None, device=None) -> "PrecondParams":
+        """Parameters of an assembled ``solvers.LinearSystem`` (its constrained dofs)."""
+        return cls(coefficient=coefficient, grid=grid, constrained=getattr(system, "constrained", None),
+                   device=device)
+
+
 @dataclass(frozen=True, eq=False)
 class LinearProblem:
     """``A x = b``.
@@ -24,6 +52,8 @@ class LinearProblem:
     A : scipy sparse matrix, ndarray, ``scipy.sparse.linalg.LinearOperator`` or PETSc ``Mat``
     b : ndarray (or PETSc ``Vec`` with a PETSc ``Mat``)
     x0 : initial guess (zeros when ``None``)
+    p : parameters passed to the preconditioner's ``setup(A, p)`` (a :class:`PrecondParams`, a dict, or
+        any object the preconditioner understands)
 
     Examples
     --------
@@ -38,11 +68,12 @@ class LinearProblem:
     A: Any
     b: Any
     x0: Any = None
+    p: Any = None
 
     @classmethod
-    def from_system(cls, system, x0=None) -> "LinearProblem":
-        """The problem of an assembled ``solvers.LinearSystem``."""
-        return cls(system.A, system.b, x0)
+    def from_system(cls, system, x0=None, p=None) -> "LinearProblem":
+        """The problem of an assembled ``solvers.LinearSystem`` (``p`` defaults to its constrained dofs)."""
+        return cls(system.A, system.b, x0, PrecondParams.from_system(system) if p is None else p)
 
     @property
     def petsc(self) -> bool:

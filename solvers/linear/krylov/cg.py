@@ -76,23 +76,30 @@ class CG(Preconditioned):
 
     check_symmetry: bool = True
     symmetry_tol: float = 1e-10
+    needs_linear = True
+    needs_symmetric = True
 
-    def setup(self, A):
-        asym = asymmetry(A) if self.check_symmetry else 0.0
-        return (super().setup(A), asym)
+    def _state(self, pc, A):
+        return (pc, asymmetry(A) if self.check_symmetry else 0.0)
+
+    def precond_of(self, state):
+        return state[0]
 
     def run(self, state, A, b, x0, tol, callback):
         pc, asym = state
         if asym > self.symmetry_tol:
             return RunResult(x0, ReturnCode.Breakdown, 0, [float(np.linalg.norm(b - A @ x0))],
                              f"CG needs a symmetric matrix: max|A - A^T| / max|A| = {asym:.3e}")
-        return conjugate_gradient(A, b, x0, pc.apply, tol, callback, flexible=self._flexible)
+        return conjugate_gradient(A, b, x0, pc, tol, callback, flexible=self._flexible)
 
     _flexible = False
 
 
 @dataclass(frozen=True)
 class FlexibleCG(CG):
-    """Flexible CG (Notay 2000): tolerates a preconditioner that varies between iterations."""
+    """Flexible CG (Notay 2000): tolerates a preconditioner that varies between iterations
+    (nonlinear, learned, safeguarded; it still needs ``r^T z > 0`` at every step)."""
 
     _flexible = True
+    needs_linear = False
+    needs_symmetric = False

@@ -110,7 +110,7 @@ class GMRES(Preconditioned):
     restart: int = 50
 
     def run(self, state, A, b, x0, tol, callback):
-        return gmres(A, b, x0, state.apply, tol, self.restart, callback, flexible=False)
+        return gmres(A, b, x0, state, tol, self.restart, callback, flexible=False)
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ class FGMRES(Preconditioned):
     """Flexible GMRES(``restart``): the preconditioner may change every iteration (learned, inner solves)."""
 
     restart: int = 50
+    needs_linear = False
 
     def run(self, state, A, b, x0, tol, callback):
-        return gmres(A, b, x0, state.apply, tol, self.restart, callback, flexible=True)
+        return gmres(A, b, x0, state, tol, self.restart, callback, flexible=True)

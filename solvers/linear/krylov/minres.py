@@ -83,13 +83,18 @@ class MINRES(Preconditioned):
     """
 
     symmetry_tol: float = 1e-10
+    needs_linear = True
+    needs_symmetric = True
 
-    def setup(self, A):
-        return (super().setup(A), asymmetry(A))
+    def _state(self, pc, A):
+        return (pc, asymmetry(A))
+
+    def precond_of(self, state):
+        return state[0]
 
     def run(self, state, A, b, x0, tol, callback):
         pc, asym = state
         if asym > self.symmetry_tol:
             return RunResult(x0, ReturnCode.Breakdown, 0, [float(np.linalg.norm(b - A @ x0))],
                              f"MINRES needs a symmetric matrix: max|A - A^T| / max|A| = {asym:.3e}")
-        return minres(A, b, x0, pc.apply, tol, callback)
+        return minres(A, b, x0, pc, tol, callback)

@@ -12,12 +12,15 @@ from .base import Preconditioner
 class ILU(Preconditioner):
     """Threshold ILU with ``drop_tol`` and ``fill_factor`` (SuperLU ``spilu``); not symmetric, use with GMRES."""
 
+    linear = True
+    symmetric = False  # L U with threshold dropping: not symmetric even for SPD A
+
     def __init__(self, drop_tol: float = 1e-4, fill_factor: float = 10.0):
         self.drop_tol = float(drop_tol)
         self.fill_factor = float(fill_factor)
 
-    def setup(self, A):
-        super().setup(A)
+    def setup(self, A, p=None):
+        super().setup(A, p)
         try:
             self.factor = spla.spilu(sp.csc_matrix(A), drop_tol=self.drop_tol, fill_factor=self.fill_factor)
         except RuntimeError as e:

@@ -19,8 +19,8 @@ class Jacobi(Preconditioner):
     def __init__(self, omega: float = 1.0):
         self.omega = float(omega)
 
-    def setup(self, A):
-        super().setup(A)
+    def setup(self, A, p=None):
+        super().setup(A, p)
         d = A.diagonal() if sp.issparse(A) else np.diag(np.asarray(A))
         bad = np.flatnonzero((d == 0) | ~np.isfinite(d))
         if len(bad):

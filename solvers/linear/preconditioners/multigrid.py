@@ -13,7 +13,7 @@ import pyamg
 import scipy.sparse as sp
 
 from ..hierarchy import GaussSeidel, Hierarchy, Level, galerkin_hierarchy
-from .base import Preconditioner
+from .base import Preconditioner, param
 
 _AMG_KINDS = {"sa": pyamg.smoothed_aggregation_solver, "rs": pyamg.ruge_stuben_solver}
 
@@ -32,6 +32,20 @@ class AMG(Preconditioner):
         Gauss-Seidel is pyamg's default and keeps the V-cycle SPD for CG.
     options : keyword arguments passed to pyamg's solver constructor (``strength``, ``max_coarse``, ...).
 
+    Traits: ``linear`` always (a fixed number of stationary sweeps and a direct/pseudo-inverse coarse
+    solve). ``symmetric`` holds when the V/W/F-cycle's post-smoother is the adjoint of its pre-smoother
+    (pyamg's own test, ``ml.symmetric_smoothing``: symmetric Gauss-Seidel, or forward/backward pairs,
+    Jacobi, ...) and restriction is ``P^T`` (Ruge-Stuben always; smoothed aggregation unless
+    ``symmetry="nonsymmetric"``); then ``I - M A = E^* E_c E`` is ``A``-self-adjoint with ``A``-norm
+    below 1, so ``M`` is SPD for SPD ``A``. The default smoother (symmetric Gauss-Seidel before and
+    after) satisfies it; ``smoother=("gauss_seidel", {"sweep": "forward"})`` (forward both times) or
+    ``cycle="AMLI"`` does not, and CG then refuses the preconditioner.
+
+    ``refresh(A_new)`` keeps pyamg's prolongations and restrictions (the expensive, structural part:
+    strength of connection, C/F splitting or aggregation, interpolation weights) and recomputes the
+    Galerkin coarse operators ``A_{l+1} = R_l A_l P_l``, the smoothers and the coarse solver: the
+    LinearSolve.jl ``reuse_precs`` idea for a sequence of matrices with one sparsity pattern.
+
     Examples
     --------
     >>> import pyamg
@@ -46,11 +60,45 @@ class AMG(Preconditioner):
             raise ValueError(f"AMG: unknown kind {kind!r}; use 'sa' or 'rs'")
         self.kind, self.cycle, self.smoother, self.options = kind, cycle, smoother, options
 
-    def setup(self, A):
-        super().setup(A)
+    def setup(self, A, p=None):
+        super().setup(A, p)
         self.ml = _AMG_KINDS[self.kind](sp.csr_matrix(A), presmoother=self.smoother,
                                         postsmoother=self.smoother, **self.options)
         self._op = self.ml.aspreconditioner(cycle=self.cycle)
+        return self
+
+    @property
+    def symmetric(self) -> bool:
+        if self.cycle not in ("V", "W", "F") or self.options.get("symmetry", "hermitian") == "nonsymmetric":
+            return False
+        ml = self.__dict__.get("ml")
+        if ml is not None:
+            return bool(getattr(ml, "symmetric_smoothing", False))
+        name, kw = (self.smoother, {}) if isinstance(self.smoother, str) else self.smoother
+        return name in ("jacobi", "richardson") or (name == "gauss_seidel" and kw.get("sweep") == "symmetric")
+
+    def refresh(self, A, p=None):
+        """Keep ``P``/``R`` of every level, recompute ``A_{l+1} = R_l A_l P_l``, smoothers, coarse solver.
+
+        Falls back to :meth:`setup` before the first setup or when the size changed."""
+        ml = self.__dict__.get("ml")
+        if ml is None or A.shape != ml.levels[0].A.shape:
+            return self.setup(A, p if p is not None else self.p)
+        from pyamg.multilevel import coarse_grid_solver
+        from pyamg.relaxation.smoothing import change_smoothers
+
+        self.A = A
+        if p is not None:
+            self.p = p
+        Al = sp.csr_matrix(A)
+        for lvl in ml.levels[:-1]:
+            lvl.A = Al
+            Al = sp.csr_matrix(lvl.R @ Al @ lvl.P)
+            Al.sort_indices()
+        ml.levels[-1].A = Al
+        change_smoothers(ml, self.smoother, self.smoother)
+        ml.coarse_solver = coarse_grid_solver(self.options.get("coarse_solver", "pinv"))
+        self._op = ml.aspreconditioner(cycle=self.cycle)
         return self
 
     def apply(self, r):
@@ -92,13 +140,14 @@ class GeometricMG(Preconditioner):
 
     Parameters
     ----------
-    grid : meshes.GridView, or a shape ``(ny+1, nx+1)`` when the matrix is already in grid order.
+    grid : meshes.GridView, or a shape ``(ny+1, nx+1)`` when the matrix is already in grid order;
+        ``None``: taken at setup from the problem parameters ``p`` (``PrecondParams(grid=...)``).
     coarsest : stop coarsening when a side has at most this many cells (or an odd number of cells).
     smoother : pre-smoother ``(A, x, b) -> x`` with an ``adjoint()`` used as post-smoother (default
         forward/backward Gauss-Seidel: a symmetric V-cycle, usable with CG).
     """
 
-    def __init__(self, grid, coarsest: int = 2, smoother=None):
+    def __init__(self, grid=None, coarsest: int = 2, smoother=None):
         self.grid = grid
         self.coarsest = int(coarsest)
         self.smoother = smoother if smoother is not None else GaussSeidel("forward")
@@ -117,8 +166,17 @@ class GeometricMG(Preconditioner):
             Ps[0] = Ps[0][self.grid._grid_of_dof]
         return Ps
 
-    def setup(self, A):
-        super().setup(A)
+    @property
+    def symmetric(self) -> bool:  # the post-smoother is the pre-smoother's adjoint when it has one
+        return hasattr(self.smoother, "adjoint")
+
+    def setup(self, A, p=None):
+        super().setup(A, p)
+        if self.grid is None:
+            self.grid = param(p, "grid")
+            if self.grid is None:
+                raise ValueError("GeometricMG: no grid given, neither as GeometricMG(grid) nor as "
+                                 "LinearProblem(..., p=PrecondParams(grid=...))")
         shape = self.grid if isinstance(self.grid, tuple) else self.grid.shape
         if A.shape[0] != shape[0] * shape[1]:
             raise ValueError(f"GeometricMG: matrix has {A.shape[0]} rows, the grid {shape} has "
