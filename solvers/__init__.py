@@ -9,9 +9,9 @@
 from meshes import _mpi  # noqa: F401  (MPI before dolfinx)
 from .bcs import Dirichlet, Neumann, Robin
 from .system import LinearSystem
-from .problems import Poisson, Darcy, ConvectionDiffusion, Helmholtz, Elasticity, Heat
+from .problems import Poisson, Darcy, ConvectionDiffusion, Helmholtz, Elasticity, Heat, DarcyFamily
 
 __all__ = [
     "Dirichlet", "Neumann", "Robin", "LinearSystem",
-    "Poisson", "Darcy", "ConvectionDiffusion", "Helmholtz", "Elasticity", "Heat",
+    "Poisson", "Darcy", "ConvectionDiffusion", "Helmholtz", "Elasticity", "Heat", "DarcyFamily",
 ]

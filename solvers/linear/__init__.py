@@ -16,6 +16,7 @@ from .direct import Direct
 from .preconditioners import Preconditioner, Identity, Jacobi, ILU, AMG, GeometricMG
 from .hierarchy import Level, Hierarchy, vcycle, GaussSeidel, DampedJacobi
 from .cache import init, solve, SolverCache
+from .sequence import SequenceResult, solve_sequence
 from .methods import METHODS, method
 
 
@@ -31,5 +32,5 @@ __all__ = [
     "LinearProblem", "PrecondParams", "ReturnCode", "Solution", "SolveError", "SetupBreakdown", "Success", "MaxIters", "Breakdown", "Diverged", "Stalled",
     "InvalidInput", "Algorithm", "Preconditioned", "CG", "FlexibleCG", "GMRES", "FGMRES", "BiCGStab", "MINRES",
     "Direct", "PETScKSP", "Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GAMG", "GeometricMG",
-    "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache", "METHODS", "method",
+    "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache", "SequenceResult", "solve_sequence", "METHODS", "method",
 ]

@@ -6,5 +6,6 @@ from .convection_diffusion import ConvectionDiffusion
 from .helmholtz import Helmholtz
 from .elasticity import Elasticity
 from .heat import Heat
+from .family import DarcyFamily
 
-__all__ = ["Problem", "default_bcs", "Poisson", "Darcy", "ConvectionDiffusion", "Helmholtz", "Elasticity", "Heat"]
+__all__ = ["Problem", "default_bcs", "Poisson", "Darcy", "ConvectionDiffusion", "Helmholtz", "Elasticity", "Heat", "DarcyFamily"]
