@@ -24,7 +24,7 @@ import numpy as np
 import meshes
 from solvers import DarcyFamily
 from solvers.linear import AMG, CG, solve_sequence
-from solvers.sampling import gaussian_random_field
+from solvers.sampling import rotating_log_normal
 
 STRATEGIES = {
     "rebuild": dict(reuse="rebuild", warm_start=None),
@@ -33,19 +33,12 @@ STRATEGIES = {
 }
 
 
-def coefficients(n: int, solves: int, s: float = 2.0, seed: int = 0):
-    """The swept coefficients as ``(n+1, n+1)`` grids, lazily."""
-    g0, g1 = (gaussian_random_field(n, seed=seed, index=i) for i in (0, 1))
-    for t in np.linspace(0.0, np.pi / 2, solves):
-        yield np.exp(s * (np.cos(t) * g0 + np.sin(t) * g1))
-
-
 def main(n: int = 128, solves: int = 50, rtol: float = 1e-8) -> dict:
     family = DarcyFamily(meshes.unit_square(n))  # f = 1, u = 0 on the boundary
     results = {}
     for name, options in STRATEGIES.items():
         t = time.perf_counter()
-        res = solve_sequence((family.system(a) for a in coefficients(n, solves)), CG(precond=AMG("rs")),
+        res = solve_sequence((family.system(a) for a in rotating_log_normal(n, solves)), CG(precond=AMG("rs")),
                              rtol=rtol, **options)
         results[name] = dict(seconds=time.perf_counter() - t, iterations=res.iterations,
                              rebuilds=res.rebuilds, converged=res.converged, max_residual=res.max_residual,

@@ -47,13 +47,10 @@ def test_family_accepts_grids_and_refuses_bad_coefficients():
 
 
 def _systems(n=48, solves=12):
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        import solver_in_the_loop as ex
-    finally:
-        sys.path.pop(0)
+    from solvers.sampling import rotating_log_normal
+
     family = DarcyFamily(meshes.unit_square(n))
-    return [family.system(a) for a in ex.coefficients(n, solves)]
+    return [family.system(a) for a in rotating_log_normal(n, solves)]
 
 
 @pytest.mark.parametrize("reuse,warm", [("rebuild", None), ("keep", "previous"), ("refresh", None),
