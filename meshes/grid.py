@@ -67,9 +67,24 @@ class GridView:
         self.shape = (ny + 1, nx + 1)
         self.origin = (float(xs[0]) + 0.0, float(ys[0]) + 0.0)
         self.spacing = (float(hx), float(hy))
-        self._grid_of_dof = flat  # dof k -> flat grid index
+        self.grid_of_dof = flat
         self._dof_of_grid = np.empty(nd, dtype=np.int64)
         self._dof_of_grid[flat] = np.arange(nd)
+
+    grid_of_dof: np.ndarray
+    """Flat grid index of each dof, shape ``(ndofs,)``: ``grid.ravel()[grid_of_dof]`` are the nodal values
+    (dof order) of a grid array, and ``values[dof_of_grid]`` the inverse. Stored in datasets
+    (``mesh/grid_of_dof``) and used by grid-based preconditioners to map dofs to pixels."""
+
+    @property
+    def dof_of_grid(self) -> np.ndarray:
+        """Dof of each flat grid index (the inverse permutation of :attr:`grid_of_dof`)."""
+        return self._dof_of_grid
+
+    @property
+    def _grid_of_dof(self) -> np.ndarray:
+        """Old private name of :attr:`grid_of_dof` (kept for callers not yet moved)."""
+        return self.grid_of_dof
 
     def __repr__(self) -> str:
         return f"GridView(shape={self.shape}, origin={self.origin}, spacing={self.spacing})"
@@ -93,7 +108,7 @@ class GridView:
             raise ValueError(f"grid array has shape {array.shape}; this mesh needs (..., {self.shape[0]}, "
                              f"{self.shape[1]}) nodal values")
         flat = array.reshape(*array.shape[:-2], -1)
-        return flat[..., self._grid_of_dof]
+        return flat[..., self.grid_of_dof]
 
     def function(self, array, name: str = "f") -> fem.Function:
         """A dolfinx Function on the view's space holding the grid ``array``."""

@@ -156,13 +156,36 @@ def _as_p1(u: fem.Function, msh) -> fem.Function:
     return v
 
 
+#: file formats :func:`write` produces
+WRITE_SUFFIXES = (".xdmf", ".vtu")
+
+
+def check_output_path(path) -> Path:
+    """``path`` as a :class:`Path` if :func:`write` can write there: a ``.xdmf``/``.vtu`` name that is not a
+    directory, in a folder that exists (or can be created); ``ValueError`` naming the problem otherwise.
+    Cheap, so a command checks its ``--out`` before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a directory; give a file name ending in .xdmf or .vtu")
+    if path.suffix.lower() not in WRITE_SUFFIXES:
+        raise ValueError(f"cannot write {path}: unknown format {path.suffix.lower() or '(no suffix)'!r} "
+                         "(use .xdmf or .vtu)")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {path}: {parent} is not a directory")
+    return path
+
+
 def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) -> Path:
     """Write ``mesh`` (and its tags) with optional fields (dolfinx Functions) to ``.xdmf`` or ``.vtu``.
 
     The write goes to a temporary name and is renamed at the end, so an interrupted write never
     leaves a half-written file under ``path``.
     """
-    path = Path(path)
+    path = check_output_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fields = dict(fields or {})
     comm = mesh.comm
     suffix = path.suffix.lower()
@@ -223,4 +246,4 @@ def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) ->
         meshio.write(tmp, out)
         tmp.replace(path)
         return path
-    raise ValueError(f"cannot write {path}: unknown format {suffix!r} (use .xdmf or .vtu)")
+    raise AssertionError(suffix)  # check_output_path admits WRITE_SUFFIXES only

@@ -98,75 +98,116 @@ def as_expression(value: Any, mesh: Mesh, name: str, *, space=None, positive: bo
     shape : tuple
         Expected value shape: ``()`` scalar, ``(gdim,)`` vector.
     """
-    msh = mesh.mesh
-    if value is None:
-        raise ValueError(f"coefficient {name!r} is None")
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"coefficient {name!r}: got a bool")
-    if isinstance(value, (int, float, complex, np.number)) or (
-            isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and shape != ()
-            and len(value) == shape[0]):
-        arr = np.asarray(value, dtype=np.complex128 if np.iscomplexobj(value) else np.float64)
-        if arr.shape != shape:
-            raise ValueError(f"coefficient {name!r} has shape {arr.shape}, expected {shape or 'a scalar'}")
-        _check_values(name, arr, msh.comm, positive)
-        if np.iscomplexobj(arr):
-            raise ValueError(f"coefficient {name!r} is complex; PETSc here is real, pass real values")
-        return fem.Constant(msh, arr)
-    if isinstance(value, fem.Function):
-        if tuple(value.ufl_shape) != shape:
-            raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
-        if value.function_space.mesh is not msh:
-            raise ValueError(f"coefficient {name!r} lives on another mesh")
-        _check_values(name, value.x.array, msh.comm, positive)
-        return value
-    if _is_ufl(value):
-        if tuple(value.ufl_shape) != shape:
-            raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
-        try:
-            sampled = _sample_ufl(value, msh)
-        except RuntimeError:  # facet quantities (FacetNormal) cannot be evaluated inside cells
-            sampled = None
-        if sampled is not None:
-            _check_values(name, sampled, msh.comm, positive,
-                          f" (checked at the P1 nodes and degree-{CHECK_QUADRATURE_DEGREE} quadrature points of every cell)")
-        elif positive:
-            raise ValueError(f"coefficient {name!r} must be positive, but it cannot be evaluated in cells "
-                             "to check (it uses facet quantities)")
-        return value
-    if isinstance(value, np.ndarray):
-        if shape != ():
-            raise ValueError(f"coefficient {name!r}: grid arrays are supported for scalar coefficients only")
-        if value.ndim == 2:
-            try:
-                view = GridView(mesh)
-            except ValueError as e:
-                raise ValueError(f"coefficient {name!r}: a 2D grid array needs a structured 2D mesh ({e})") from None
-            if value.shape != view.shape:
-                raise ValueError(f"coefficient {name!r} has grid shape {value.shape}; this mesh needs "
-                                 f"{view.shape} nodal values (n+1 per side)")
-            _check_values(name, value, msh.comm, positive)
-            return view.function(value, name=name)
-        if value.ndim == 1:
-            V = fem.functionspace(msh, ("Lagrange", 1))
-            nd = V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts
-            if value.shape[0] != nd:
-                raise ValueError(f"coefficient {name!r} has {value.shape[0]} nodal values, the P1 space has {nd}")
-            _check_values(name, value, msh.comm, positive)
-            u = fem.Function(V, name=name)
-            u.x.array[:] = value
-            return u
-        raise ValueError(f"coefficient {name!r}: array of shape {value.shape} is neither a grid nor nodal values")
-    if callable(value):
-        if space is None:
-            space = fem.functionspace(msh, ("Lagrange", 1, shape) if shape else ("Lagrange", 1))
-        u = fem.Function(space, name=name)
-        try:
-            u.interpolate(_checked_callable(value, name, tuple(u.ufl_shape)))
-        except _WrongShape as e:
-            raise ValueError(str(e)) from None
-        except Exception as e:  # numpy broadcasting errors etc.: name the coefficient
-            raise ValueError(f"coefficient {name!r}: evaluating the callable failed: {e}") from e
-        _check_values(name, u.x.array, msh.comm, positive)
-        return u
+    for accepts, convert in CONVERSIONS:
+        if accepts(value, shape):
+            return convert(value, mesh, name, space=space, positive=positive, shape=shape)
     raise TypeError(f"coefficient {name!r}: cannot use a value of type {type(value).__name__}")
+
+
+# -- one converter per kind of value; CONVERSIONS (below) tries them in order ------------------------------------
+def _none(value, mesh, name, **_):
+    raise ValueError(f"coefficient {name!r} is None")
+
+
+def _bool(value, mesh, name, **_):
+    raise TypeError(f"coefficient {name!r}: got a bool")
+
+
+def _is_constant(value, shape) -> bool:
+    """A number, or a vector of numbers of the expected length for a vector coefficient."""
+    return isinstance(value, (int, float, complex, np.number)) or (
+        isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and shape != ()
+        and len(value) == shape[0])
+
+
+def _constant(value, mesh, name, *, positive, shape, **_):
+    msh = mesh.mesh
+    arr = np.asarray(value, dtype=np.complex128 if np.iscomplexobj(value) else np.float64)
+    if arr.shape != shape:
+        raise ValueError(f"coefficient {name!r} has shape {arr.shape}, expected {shape or 'a scalar'}")
+    _check_values(name, arr, msh.comm, positive)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"coefficient {name!r} is complex; PETSc here is real, pass real values")
+    return fem.Constant(msh, arr)
+
+
+def _function(value, mesh, name, *, positive, shape, **_):
+    msh = mesh.mesh
+    if tuple(value.ufl_shape) != shape:
+        raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
+    if value.function_space.mesh is not msh:
+        raise ValueError(f"coefficient {name!r} lives on another mesh")
+    _check_values(name, value.x.array, msh.comm, positive)
+    return value
+
+
+def _ufl(value, mesh, name, *, positive, shape, **_):
+    msh = mesh.mesh
+    if tuple(value.ufl_shape) != shape:
+        raise ValueError(f"coefficient {name!r} has value shape {tuple(value.ufl_shape)}, expected {shape}")
+    try:
+        sampled = _sample_ufl(value, msh)
+    except RuntimeError:  # facet quantities (FacetNormal) cannot be evaluated inside cells
+        sampled = None
+    if sampled is not None:
+        _check_values(name, sampled, msh.comm, positive,
+                      f" (checked at the P1 nodes and degree-{CHECK_QUADRATURE_DEGREE} quadrature points of every cell)")
+    elif positive:
+        raise ValueError(f"coefficient {name!r} must be positive, but it cannot be evaluated in cells "
+                         "to check (it uses facet quantities)")
+    return value
+
+
+def _array(value, mesh, name, *, positive, shape, **_):
+    msh = mesh.mesh
+    if shape != ():
+        raise ValueError(f"coefficient {name!r}: grid arrays are supported for scalar coefficients only")
+    if value.ndim == 2:
+        try:
+            view = GridView(mesh)
+        except ValueError as e:
+            raise ValueError(f"coefficient {name!r}: a 2D grid array needs a structured 2D mesh ({e})") from None
+        if value.shape != view.shape:
+            raise ValueError(f"coefficient {name!r} has grid shape {value.shape}; this mesh needs "
+                             f"{view.shape} nodal values (n+1 per side)")
+        _check_values(name, value, msh.comm, positive)
+        return view.function(value, name=name)
+    if value.ndim == 1:
+        V = fem.functionspace(msh, ("Lagrange", 1))
+        nd = V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts
+        if value.shape[0] != nd:
+            raise ValueError(f"coefficient {name!r} has {value.shape[0]} nodal values, the P1 space has {nd}")
+        _check_values(name, value, msh.comm, positive)
+        u = fem.Function(V, name=name)
+        u.x.array[:] = value
+        return u
+    raise ValueError(f"coefficient {name!r}: array of shape {value.shape} is neither a grid nor nodal values")
+
+
+def _callable(value, mesh, name, *, space, positive, shape):
+    msh = mesh.mesh
+    if space is None:
+        space = fem.functionspace(msh, ("Lagrange", 1, shape) if shape else ("Lagrange", 1))
+    u = fem.Function(space, name=name)
+    try:
+        u.interpolate(_checked_callable(value, name, tuple(u.ufl_shape)))
+    except _WrongShape as e:
+        raise ValueError(str(e)) from None
+    except Exception as e:  # numpy broadcasting errors etc.: name the coefficient
+        raise ValueError(f"coefficient {name!r}: evaluating the callable failed: {e}") from e
+    _check_values(name, u.x.array, msh.comm, positive)
+    return u
+
+
+#: ``(accepts(value, shape), convert(value, mesh, name, *, space, positive, shape))`` in the order tried: the
+#: first kind that accepts a value converts it (bool before numbers, a Function before UFL, arrays before
+#: callables)
+CONVERSIONS = (
+    (lambda v, shape: v is None, _none),
+    (lambda v, shape: isinstance(v, (bool, np.bool_)), _bool),
+    (_is_constant, _constant),
+    (lambda v, shape: isinstance(v, fem.Function), _function),
+    (lambda v, shape: _is_ufl(v), _ufl),
+    (lambda v, shape: isinstance(v, np.ndarray), _array),
+    (lambda v, shape: callable(v), _callable),
+)

@@ -33,6 +33,11 @@ class LinearSystem:
     bcs : list of dolfinx DirichletBC
     name : str
         The problem's name (``"poisson"``, ``"darcy"``, ...).
+    nullspace : ndarray or None
+        Unit-norm basis of the null space of ``A`` (owned entries), or ``None`` when ``A`` is nonsingular.
+        A Poisson/Darcy problem with neither a Dirichlet nor a Robin condition (pure Neumann) has the
+        constants: ``LinearProblem.from_system`` passes it on, and the solve checks that ``b`` is consistent
+        and returns the zero-mean solution (see ``solvers.linear.LinearProblem``).
     """
 
     A: sp.csr_matrix
@@ -43,6 +48,7 @@ class LinearSystem:
     forms: tuple | None = None
     bcs: list = field(default_factory=list)
     name: str = "problem"
+    nullspace: np.ndarray | None = None
 
     @property
     def ndofs(self) -> int:

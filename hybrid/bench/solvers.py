@@ -14,7 +14,6 @@ import numpy as np
 
 from .results import median, timed
 
-PROBLEMS = ("poisson", "darcy-rough", "darcy-contrast", "helmholtz")
 REAL_METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "petsc-gamg+cg", "jacobi+cg", "ilu+gmres", "direct-superlu",
                 "direct-mumps")
 #: Helmholtz is complex: CG and the PETSc Krylov methods do not apply (PETSc is real here); MUMPS runs
@@ -28,22 +27,39 @@ DEFAULT_MAXITER = 5000
 LONG_RUN_S = 20.0
 
 
+def _poisson(mesh, n):
+    import solvers
+
+    return solvers.Poisson(mesh, f=1.0)
+
+
+def _darcy(spec):
+    def make(mesh, n):
+        import solvers
+        from solvers.sampling import field_from_spec
+
+        return solvers.Darcy(mesh, a=field_from_spec(spec), f=1.0)
+    return make
+
+
+def _helmholtz(mesh, n):
+    import solvers
+
+    return solvers.Helmholtz(mesh, k=2 * np.pi * n / 10, f=1.0, absorbing=list(mesh.boundaries))  # ~10 points/wavelength
+
+
+#: benchmark problem -> maker(mesh, n) -> Problem
+PROBLEM_MAKERS = {"poisson": _poisson, "darcy-rough": _darcy("two-phase:seed=0,index=0"),
+                  "darcy-contrast": _darcy("contrast:seed=0,index=0"), "helmholtz": _helmholtz}
+PROBLEMS = tuple(PROBLEM_MAKERS)
+
+
 def assemble(problem: str, n: int):
     import meshes
-    import solvers
-    from solvers.sampling import field_from_spec
 
-    mesh = meshes.unit_square(n)
-    if problem == "poisson":
-        return solvers.Poisson(mesh, f=1.0).assemble()
-    if problem == "darcy-rough":
-        return solvers.Darcy(mesh, a=field_from_spec("two-phase:seed=0,index=0"), f=1.0).assemble()
-    if problem == "darcy-contrast":
-        return solvers.Darcy(mesh, a=field_from_spec("contrast:seed=0,index=0"), f=1.0).assemble()
-    if problem == "helmholtz":
-        k = 2 * np.pi * n / 10  # ~10 points per wavelength
-        return solvers.Helmholtz(mesh, k=k, f=1.0, absorbing=list(mesh.boundaries)).assemble()
-    raise ValueError(f"unknown benchmark problem {problem!r}; use one of {', '.join(PROBLEMS)}")
+    if problem not in PROBLEM_MAKERS:
+        raise ValueError(f"unknown benchmark problem {problem!r}; use one of {', '.join(PROBLEMS)}")
+    return PROBLEM_MAKERS[problem](meshes.unit_square(n), n).assemble()
 
 
 def spmv_seconds(A, repeats: int = 10) -> float:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+
+from ..names import BENCH_SUITES
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="run a benchmark suite and write bench/results JSON")
-    p.add_argument("suite", choices=["solvers", "datagen", "operators"])
+    p.add_argument("suite", choices=BENCH_SUITES)
     p.add_argument("--quick", action="store_true", help="small sizes (under ~2 minutes on 2 cores)")
     p.add_argument("--sizes", type=lambda s: [int(t) for t in s.split(",")], default=None,
                    help="comma-separated n values (overrides --quick)")
@@ -23,14 +26,35 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+# -- suites: name -> records(args, module); each module (hybrid.bench.NAME) has run() and COLUMNS ------------
+def _solvers(args, suite):
+    sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
+    return suite.run(sizes, args.problems or list(suite.PROBLEMS), args.repeats)
+
+
+def _operators(args, suite):
+    n, n_train, n_test, epochs = (32, 100, 20, 3) if args.quick else (64, 1000, 100, 40)
+    n = args.sizes[0] if args.sizes else n
+    return suite.run(n, n_train, n_test, args.epochs or epochs, args.models or list(suite.MODEL_CONFIGS),
+                     args.data_dir, device=args.device)
+
+
+def _datagen(args, suite):
+    plan = [(64, 200, 40), (128, 100, 20)] if args.quick else [(64, 1200, 200), (128, 400, 100), (256, 100, 30)]
+    if args.sizes:
+        plan = [p for p in plan if p[0] in args.sizes] or [(n, 20, 5) for n in args.sizes]
+    return suite.run(plan)
+
+
+SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators}
+
+
 def run(args) -> int:
     import json
 
-    from ..bench import datagen, operators, solvers
     from ..bench.results import markdown_table, write_results
 
-    suite = {"solvers": solvers, "datagen": datagen, "operators": operators}[args.suite]
-
+    suite = importlib.import_module(f"hybrid.bench.{args.suite}")
     if args.report:
         doc = json.loads(args.json.read_text())
         print(f"{doc['command']}  ({doc['created']}, {doc['machine']['cpu']}, {doc['machine']['cores']} cores)\n")
@@ -39,19 +63,7 @@ def run(args) -> int:
 
     command = "hybrid " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else \
         f"hybrid bench {args.suite}{' --quick' if args.quick else ''} --json {args.json}"
-    if args.suite == "solvers":
-        sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
-        records = solvers.run(sizes, args.problems or list(solvers.PROBLEMS), args.repeats)
-    elif args.suite == "operators":
-        n, n_train, n_test, epochs = (32, 100, 20, 3) if args.quick else (64, 1000, 100, 40)
-        n = args.sizes[0] if args.sizes else n
-        records = operators.run(n, n_train, n_test, args.epochs or epochs, args.models or list(operators.MODEL_CONFIGS),
-                                args.data_dir, device=args.device)
-    else:
-        plan = [(64, 200, 40), (128, 100, 20)] if args.quick else [(64, 1200, 200), (128, 400, 100), (256, 100, 30)]
-        if args.sizes:
-            plan = [p for p in plan if p[0] in args.sizes] or [(n, 20, 5) for n in args.sizes]
-        records = datagen.run(plan)
+    records = SUITES[args.suite](args, suite)
     path = write_results(args.json, args.suite, records, device=_device_name(args), extra={"command": command})
     print(markdown_table(records, suite.COLUMNS))
     print(f"wrote {path}")

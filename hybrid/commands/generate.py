@@ -6,16 +6,18 @@ import json
 from pathlib import Path
 
 
-def add_parser(sub) -> None:
-    from solvers.data import GENERATORS
+from ..names import GENERATORS
 
+
+def add_parser(sub) -> None:
     p = sub.add_parser("generate", help="generate a training dataset (HDF5) with the toolkit's FEM solvers",
                        description="Samples depend only on (seed, index): --workers W and `mpiexec -n W` give "
                                    "the same arrays as one process. An interrupted run leaves a valid file; "
                                    "rerunning the same command completes only the missing samples.")
-    p.add_argument("problem", choices=list(GENERATORS))
+    p.add_argument("problem", choices=GENERATORS)
     p.add_argument("--samples", type=int, required=True)
-    p.add_argument("--n", type=int, default=64, help="cells per side (grids of n+1 nodes)")
+    p.add_argument("--n", type=int, default=None, help="cells per side of the unit square (grids of n+1 nodes; "
+                                                       "default 64; not with --mesh)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--mesh", type=Path, help="triangle mesh file (.msh/.xdmf) instead of the unit square "
                                             "(darcy, poisson, darcy-rhs): nodal arrays, u = 0 on every named boundary")
@@ -47,10 +49,18 @@ def run(args) -> int:
     from solvers.data import check_generator_params, generate
 
     params = parse_params(args.param)
+    if args.mesh and args.n is not None:
+        raise ValueError(f"--n {args.n} does not apply with --mesh (the mesh file sets the resolution); drop --n")
+    n = 0 if args.mesh else (64 if args.n is None else args.n)
     if args.mesh:
         params["mesh"] = str(args.mesh.resolve())
+    for flag, value in (("--samples", args.samples), ("--block", args.block), ("--workers", args.workers)):
+        if value < 1:
+            raise ValueError(f"{flag} must be a positive integer, got {value}")
+    if not args.mesh and n < 2:
+        raise ValueError(f"--n must be an integer >= 2, got {n}")
     check_generator_params(args.problem, params)  # here too: --workers relaunches under mpiexec
-    summary = generate(args.problem, args.samples, args.n, args.out, seed=args.seed, params=params,
+    summary = generate(args.problem, args.samples, n, args.out, seed=args.seed, params=params,
                        workers=args.workers, block=args.block, progress=not args.no_progress)
     if COMM_WORLD.rank == 0 and args.summary_json:
         args.summary_json.write_text(json.dumps(summary))

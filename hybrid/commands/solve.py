@@ -6,18 +6,16 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
+from ..names import METHODS, PDES
 
-PDES = ("poisson", "darcy", "convection-diffusion", "elasticity", "helmholtz")
+
+DESCRIPTION = ("Assemble PDE with DOLFINx on a unit square (--n) or a gmsh mesh (--mesh) and solve it. Works under "
+               "`mpiexec -n K` with the petsc-* and direct-mumps methods.")
 
 
 def add_parser(sub) -> None:
-    from solvers.linear.methods import METHODS
-
     p = sub.add_parser("solve", help="solve a PDE and report iterations, times and the true residual",
-                       description="Assemble PDE with DOLFINx on a unit square (--n) or a gmsh mesh (--mesh) "
-                                   "and solve it. Works under `mpiexec -n K` with the petsc-* and "
-                                   "direct-mumps methods.")
+                       description=DESCRIPTION)
     p.add_argument("pde", choices=PDES)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--n", type=int, default=64, help="cells per side of the unit square (default 64)")
@@ -26,13 +24,13 @@ def add_parser(sub) -> None:
                    help="darcy permeability / conv-diff diffusion / elasticity E: a number or "
                         "two-phase|contrast|log-normal[:seed=S,index=I,...] (default 1)")
     p.add_argument("--f", default="1.0", help="source term: a number or a field spec (default 1)")
-    p.add_argument("--k", type=float, default=10.0, help="Helmholtz wavenumber")
+    p.add_argument("--k", type=float, default=None, help="Helmholtz wavenumber (required for helmholtz)")
     p.add_argument("--velocity", default="1,0", help="convection velocity 'wx,wy' (default 1,0)")
     p.add_argument("--bc", action="append", default=[], metavar="NAME=SPEC",
-                   help="boundary condition: NAME=VALUE (Dirichlet), NAME=neumann:G, NAME=robin:ALPHA:G, "
-                        "NAME=absorbing (Helmholtz). Default: u = 0 on every named boundary")
+                   help="boundary condition: NAME=VALUE or NAME=dirichlet:VALUE, NAME=neumann:G, "
+                        "NAME=robin:ALPHA:G, NAME=absorbing (Helmholtz). Default: u = 0 on every named boundary")
     p.add_argument("--degree", type=int, default=1)
-    p.add_argument("--method", default=None, choices=list(METHODS),
+    p.add_argument("--method", default=None, choices=METHODS,
                    help="solver (default pyamg-sa+cg serially, petsc-gamg+cg under MPI; ilu+gmres for "
                         "non-symmetric problems, direct-superlu for Helmholtz)")
     p.add_argument("--rtol", type=float, default=1e-8)
@@ -42,58 +40,166 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def parse_bcs(specs, vector_dim: int | None = None):
-    """``NAME=...`` strings -> (boundary conditions, absorbing names)."""
-    from solvers import Dirichlet, Neumann, Robin
+# -- boundary conditions ------------------------------------------------------------------------------------
+BC_SYNTAX = "NAME=VALUE, NAME=dirichlet:VALUE, NAME=neumann:G, NAME=robin:ALPHA:G or NAME=absorbing"
+
+
+def _bc_value(spec: str, what: str, text: str, vector_dim: int | None):
+    """A boundary value from text: a number or field spec (scalar problems), ``a,b`` (vector problems)."""
     from solvers.sampling import field_from_spec
 
-    def value(text):
+    if text == "":
+        raise ValueError(f"--bc {spec!r}: {what} is missing; expected {BC_SYNTAX}")
+    try:
         if vector_dim:
             parts = [float(t) for t in text.split(",")]
             if len(parts) != vector_dim:
-                raise ValueError(f"vector value {text!r} needs {vector_dim} components")
+                raise ValueError(f"a vector value needs {vector_dim} comma-separated components")
             return parts
         return field_from_spec(text)
+    except ValueError as e:
+        raise ValueError(f"--bc {spec!r}: {what} {text!r} is not usable: {e}") from None
+
+
+def _dirichlet(name, spec, rest, vector_dim):
+    from solvers import Dirichlet
+
+    return Dirichlet(name, _bc_value(spec, "the Dirichlet value", rest, vector_dim))
+
+
+def _neumann(name, spec, rest, vector_dim):
+    from solvers import Neumann
+
+    return Neumann(name, _bc_value(spec, "the Neumann flux G", rest, vector_dim))
+
+
+def _robin(name, spec, rest, vector_dim):
+    from solvers import Robin
+
+    alpha, colon, g = rest.partition(":")
+    if not colon or not alpha or not g:
+        raise ValueError(f"--bc {spec!r}: a Robin condition needs ALPHA and G: NAME=robin:ALPHA:G "
+                         "(a du/dn + ALPHA (u - G) = 0)")
+    try:
+        alpha_value = float(alpha)
+    except ValueError:
+        raise ValueError(f"--bc {spec!r}: Robin ALPHA {alpha!r} is not a number") from None
+    return Robin(name, alpha_value, _bc_value(spec, "the Robin value G", g, vector_dim))
+
+
+#: ``--bc NAME=KIND:...`` -> maker(name, spec, rest, vector_dim); ``absorbing`` is a name list of its own
+BC_KINDS = {"dirichlet": _dirichlet, "neumann": _neumann, "robin": _robin}
+
+
+def parse_bcs(specs, vector_dim: int | None = None):
+    """``NAME=...`` strings -> (boundary conditions, absorbing names); ``ValueError`` naming what is wrong."""
+    from solvers.sampling import FIELDS
 
     bcs, absorbing = [], []
     for spec in specs:
         name, eq, rhs = spec.partition("=")
-        if not eq or not name:
-            raise ValueError(f"--bc {spec!r}: expected NAME=VALUE, NAME=neumann:G or NAME=robin:ALPHA:G")
+        if not eq or not name or not rhs:
+            raise ValueError(f"--bc {spec!r}: expected {BC_SYNTAX}")
         kind, _, rest = rhs.partition(":")
-        if kind == "neumann":
-            bcs.append(Neumann(name, value(rest)))
-        elif kind == "robin":
-            alpha, _, g = rest.partition(":")
-            bcs.append(Robin(name, float(alpha), value(g or "0")))
-        elif kind == "absorbing":
+        if kind == "absorbing":
+            if rest:
+                raise ValueError(f"--bc {spec!r}: absorbing takes no value (NAME=absorbing)")
             absorbing.append(name)
-        else:
-            bcs.append(Dirichlet(name, value(rhs)))
+        elif kind in BC_KINDS:
+            bcs.append(BC_KINDS[kind](name, spec, rest, vector_dim))
+        elif ":" in rhs and kind not in FIELDS:  # KIND:... that is neither a condition nor a field
+            raise ValueError(f"--bc {spec!r}: unknown condition {kind!r}; use dirichlet, neumann, robin or "
+                             f"absorbing (or a field for a Dirichlet value: {', '.join(FIELDS)})")
+        else:  # NAME=VALUE: a Dirichlet value (a number or a field spec)
+            bcs.append(_dirichlet(name, spec, rhs, vector_dim))
     return bcs, absorbing
 
 
-def build_problem(args, mesh):
+# -- problems -------------------------------------------------------------------------------------------------
+def _poisson(args, mesh, coefficient, f, bcs, absorbing):
     import solvers
-    from solvers.sampling import field_from_spec
 
-    coefficient, f = field_from_spec(args.coefficient), field_from_spec(args.f)
-    vector = mesh.gdim if args.pde == "elasticity" else None
-    bcs, absorbing = parse_bcs(args.bc, vector)
-    bcs = bcs if (args.bc and bcs) or absorbing else None
-    if args.pde == "poisson":
-        return solvers.Poisson(mesh, f=f, bcs=bcs, degree=args.degree)
-    if args.pde == "darcy":
-        return solvers.Darcy(mesh, a=coefficient, f=f, bcs=bcs, degree=args.degree)
-    if args.pde == "convection-diffusion":
+    return solvers.Poisson(mesh, f=f, bcs=bcs, degree=args.degree)
+
+
+def _darcy(args, mesh, coefficient, f, bcs, absorbing):
+    import solvers
+
+    return solvers.Darcy(mesh, a=coefficient, f=f, bcs=bcs, degree=args.degree)
+
+
+def _convection_diffusion(args, mesh, coefficient, f, bcs, absorbing):
+    import solvers
+
+    try:
         w = [float(t) for t in args.velocity.split(",")]
-        return solvers.ConvectionDiffusion(mesh, eps=coefficient, velocity=w, f=f, bcs=bcs, degree=args.degree)
-    if args.pde == "elasticity":
-        body = [0.0] * (mesh.gdim - 1) + [-float(args.f)]
-        return solvers.Elasticity(mesh, E=coefficient, body_force=body, bcs=bcs, degree=args.degree)
+    except ValueError:
+        raise ValueError(f"--velocity {args.velocity!r}: expected numbers 'wx,wy'") from None
+    return solvers.ConvectionDiffusion(mesh, eps=coefficient, velocity=w, f=f, bcs=bcs, degree=args.degree)
+
+
+def _elasticity(args, mesh, coefficient, f, bcs, absorbing):
+    import solvers
+
+    try:
+        load = float(args.f)
+    except ValueError:
+        raise ValueError(f"--f {args.f!r}: elasticity takes a number (the downward body force)") from None
+    body = [0.0] * (mesh.gdim - 1) + [-load]
+    return solvers.Elasticity(mesh, E=coefficient, body_force=body, bcs=bcs, degree=args.degree)
+
+
+def _helmholtz(args, mesh, coefficient, f, bcs, absorbing):
+    import solvers
+
     return solvers.Helmholtz(mesh, k=args.k, f=f, absorbing=absorbing, bcs=bcs, degree=args.degree)
 
 
+#: PDE name -> builder(args, mesh, coefficient, f, bcs, absorbing) -> Problem
+PDE_BUILDERS = {"poisson": _poisson, "darcy": _darcy,
+                "convection-diffusion": _convection_diffusion, "elasticity": _elasticity, "helmholtz": _helmholtz}
+
+
+def build_problem(args, mesh):
+    from solvers.sampling import field_from_spec
+
+    coefficient = field_from_spec(args.coefficient)
+    f = field_from_spec(args.f) if args.pde != "elasticity" else None  # elasticity: a number (_elasticity)
+    vector = mesh.gdim if args.pde == "elasticity" else None
+    bcs, absorbing = parse_bcs(args.bc, vector)
+    if absorbing and args.pde != "helmholtz":
+        raise ValueError(f"--bc {absorbing[0]}=absorbing: only helmholtz has absorbing boundaries")
+    bcs = bcs if (args.bc and bcs) or absorbing else None
+    return PDE_BUILDERS[args.pde](args, mesh, coefficient, f, bcs, absorbing)
+
+
+# -- checks before any work ------------------------------------------------------------------------------------
+def check_positive(flag: str, value) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{flag} must be a positive integer, got {value}")
+
+
+def check_args(args) -> None:
+    """Everything that can be checked from the command line alone, before any mesh, assembly or solve."""
+    from meshes.io import check_output_path
+    from solvers.limits import check_memory, unit_square_dofs
+
+    if args.mesh is None:
+        check_positive("--n", args.n)
+    check_positive("--degree", args.degree)
+    if args.pde == "helmholtz":
+        if args.k is None:
+            raise ValueError("--k is required for helmholtz (the wavenumber; about 2 pi n / 10 resolves "
+                             "10 points per wavelength)")
+    elif args.k is not None:
+        raise ValueError(f"--k applies to helmholtz only, not {args.pde}")
+    if args.out is not None:
+        check_output_path(args.out)
+    if args.mesh is None:
+        check_memory(f"--n {args.n}", unit_square_dofs(args.n, args.degree, 2 if args.pde == "elasticity" else 1))
+
+
+# -- the command ---------------------------------------------------------------------------------------------------
 def solve_problem(problem, method_name: str, rtol: float, maxiter):
     """Assemble and solve; the distributed path goes through PETSc. Returns (system, x, solution, assemble_s)."""
     from solvers.linear import LinearProblem, solve
@@ -106,9 +212,9 @@ def solve_problem(problem, method_name: str, rtol: float, maxiter):
         if method_name not in DISTRIBUTED:
             raise ValueError(f"method {method_name!r} is serial; under MPI use one of: {', '.join(sorted(DISTRIBUTED))}")
         A, b = system.to_petsc()
-        lp = LinearProblem(A, b)
+        lp = LinearProblem(A, b, nullspace=system.nullspace)
     else:
-        lp = LinearProblem(system.A, system.b)
+        lp = LinearProblem.from_system(system)
     assemble_s = time.perf_counter() - t
     sol = solve(lp, method(method_name), rtol=rtol, maxiter=maxiter)
     x = sol.x.array.copy() if hasattr(sol.x, "array") else sol.x
@@ -117,6 +223,7 @@ def solve_problem(problem, method_name: str, rtol: float, maxiter):
 
 def solution_norms(system, x) -> dict:
     """Partition-independent facts about the solution (L2 norm, max), for comparing runs."""
+    import numpy as np
     import dolfinx.fem as fem
     import ufl
     from meshes._mpi import MPI
@@ -131,6 +238,7 @@ def solution_norms(system, x) -> dict:
 
 
 def run(args) -> int:
+    check_args(args)
     import meshes
     from meshes._mpi import COMM_WORLD as comm
 
@@ -144,12 +252,15 @@ def run(args) -> int:
         "converged": sol.converged, "iterations": sol.iterations, "assemble_s": assemble_s,
         "setup_s": sol.stats["setup_s"], "solve_s": sol.stats["solve_s"],
         "total_s": sol.stats["setup_s"] + sol.stats["solve_s"], "rel_residual": sol.residual,
+        "nullspace": "constants (solution normalized to zero mean)" if system.nullspace is not None else None,
         **solution_norms(system, x),
     }
     if comm.rank == 0:
         print(f"{args.pde}: {summary['dofs']} dofs on {comm.size} process(es), {name}: {sol.retcode.name} "
               f"in {sol.iterations} iterations, setup {summary['setup_s']:.3f} s, solve {summary['solve_s']:.3f} s, "
               f"true relative residual {sol.residual:.2e}")
+        if system.nullspace is not None:
+            print("  (no Dirichlet or Robin condition: u is determined up to a constant; reported with zero mean)")
         if not sol.converged:
             print(f"  ({sol.message})")
     if args.out:

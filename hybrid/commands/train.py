@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 
-def add_parser(sub) -> None:
-    from ..operators import MODELS
+from ..names import MODELS
 
+
+def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a learned operator on a generated dataset")
-    p.add_argument("model", choices=list(MODELS))
+    p.add_argument("model", choices=MODELS)
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, summary, PNGs)")
     p.add_argument("--epochs", type=int, default=100)

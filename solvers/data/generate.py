@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from meshes import _mpi
+from ..limits import check_disk, check_memory, unit_square_dofs
 from ..versions import versions
 from . import store
 from .generators import GenerationError, make_generator
@@ -36,7 +37,8 @@ INDEX_EVERY_S = 2.0
 def run_attrs(problem: str, samples: int, n: int, seed: int, params: dict, block: int, gen) -> dict:
     return {"problem": problem, "n": int(n), "seed": int(seed), "samples": int(samples), "block": int(block),
             "params": gen.params, "pde": type(gen).__doc__.strip().splitlines()[0],
-            "mesh": (f"{gen.params['mesh']}, P1, {gen.asm.n} nodes (arrays are nodal values, dof order)"
+            "mesh": (f"{gen.params['mesh']}, P1, {gen.asm.n} nodes (arrays are nodal values, dof order; "
+                     "n = 0: not applicable)"
                      if gen.params.get("mesh") else
                      f"unit_square({n}), P1, {n + 1}x{n + 1} nodes (grid arrays: row j at y=j/n)"),
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -61,14 +63,21 @@ def generate(problem: str, samples: int, n: int, out, seed: int = 0, params: dic
     """
     out = Path(out)
     comm = comm or _mpi.COMM_WORLD
-    if samples < 1 or block < 1 or workers < 1 or (n < 2 and not (params or {}).get("mesh")):
+    on_mesh = bool((params or {}).get("mesh"))
+    if on_mesh and n:
+        raise ValueError(f"n={n} does not apply to a mesh file (params['mesh'] sets the resolution); pass n=0")
+    n = 0 if on_mesh else n
+    if samples < 1 or block < 1 or workers < 1 or (n < 2 and not on_mesh):
         raise ValueError(f"need samples >= 1, n >= 2, block >= 1, workers >= 1 (got {samples}, {n}, {block}, {workers})")
+    if not on_mesh:
+        check_memory(f"n={n}", unit_square_dofs(n))
     if workers > 1 and comm.size == 1:
         return _relaunch_under_mpi(problem, samples, n, out, seed, params, workers, block, progress)
     t0 = time.perf_counter()
     gen = make_generator(problem, n, seed, params)  # validates parameters before touching files
     attrs = run_attrs(problem, samples, n, seed, params, block, gen)
     fields = gen.fields()
+    check_disk(f"{samples} samples", samples * sum(int(np.prod(shape)) for shape in fields.values()) * 8, out)
     mesh = gen.mesh_arrays()
     fixed = gen.fixed_arrays() if hasattr(gen, "fixed_arrays") else {}
     summary = {"problem": problem, "samples": samples, "n": n, "out": str(out), "processes": max(workers, comm.size)}

@@ -4,8 +4,8 @@ For P1 elements and a P1 coefficient ``a``, the stiffness matrix is exactly
 ``A(a) = sum_c mean_c(a) K_c`` (the integrand of ``a grad(phi_i) . grad(phi_j)`` is linear), so its CSR
 values are one sparse product ``values = B @ a`` with ``B`` precomputed once. The same holds for the
 mass matrix with a P1 weight (quadratic integrand: exact with the edge-midpoint rule), used by
-Helmholtz with a variable wave speed. Dirichlet rows and columns are eliminated the way
-``solvers.problems`` does it (identity on constrained dofs), so the result equals dolfinx's assembly to
+Helmholtz with a variable wave speed. Dirichlet rows and columns are eliminated by the
+masks of :func:`solvers.dirichlet.entry_masks`, as ``solvers.problems`` does (identity on constrained dofs), so the result equals dolfinx's assembly to
 round-off (a test checks it). dolfinx does not offer this factorization of the assembly, hence the
 hand-written element matrices.
 """
@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+
+from ..dirichlet import entry_masks
 
 
 class P1Assembler:
@@ -48,12 +50,9 @@ class P1Assembler:
         grads = np.einsum("ij,cjk->cik", ref, Jinv)  # (nc, 3, 2)
         self.K = self.area[:, None, None] * np.einsum("cik,cjk->cij", grads, grads)
         self.pos = self._positions()
-        keep = np.ones(self.n, dtype=bool)
-        keep[np.asarray(constrained, dtype=np.int64)] = False
-        rows = np.repeat(np.arange(self.n), np.diff(self.indptr))
-        self.free_entry = keep[rows] & keep[self.indices]
-        self.diag_bc = np.flatnonzero(~keep[rows] & (rows == self.indices))
-        self.constrained = np.flatnonzero(~keep)
+        self.constrained = np.unique(np.asarray(constrained, dtype=np.int64))
+        self.masks = entry_masks(sp.csr_matrix((np.zeros(self.nnz), self.indices, self.indptr),
+                                               shape=(self.n, self.n)), self.constrained)
 
     def _positions(self) -> np.ndarray:
         """CSR position of local entry (i, j) of every cell, shape (ncells, 3, 3)."""
@@ -93,8 +92,5 @@ class P1Assembler:
 
     def matrix(self, values: np.ndarray, eliminate: bool = True) -> sp.csr_matrix:
         """CSR matrix from values on the pattern, with Dirichlet rows/columns eliminated."""
-        v = np.array(values, copy=True)
-        if eliminate:
-            v[~self.free_entry] = 0.0
-            v[self.diag_bc] = 1.0
+        v = self.masks.eliminate_values(values) if eliminate else np.array(values, copy=True)
         return sp.csr_matrix((v, self.indices, self.indptr), shape=(self.n, self.n))

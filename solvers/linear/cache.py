@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
 from .algorithm import Algorithm, Tolerances, call_setup
-from .preconditioners.base import snapshot, stats_delta
+from .preconditioners.base import Preconditioner, snapshot, stats_delta
 from .problem import LinearProblem, check_problem, is_petsc
 from .solution import ReturnCode, SetupBreakdown, Solution, SolveError
 
@@ -78,7 +80,8 @@ class SolverCache:
             raise ValueError(f"rtol={rtol} >= 1 is met by x = 0 without solving; ask for rtol < 1")
         if maxiter is not None and (isinstance(maxiter, bool) or int(maxiter) != maxiter or maxiter < 1):
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        self.alg = alg
+        self.nullspace = None if problem.nullspace is None else NullSpace(problem.nullspace)
+        self.alg = alg if self.nullspace is None else self.nullspace.algorithm(alg)
         self._A = problem.A
         self.b = problem.b
         self.x0 = problem.x0
@@ -139,6 +142,8 @@ class SolverCache:
         if problem_msg is None and self.alg.needs_matrix and not (sp.issparse(A) or isinstance(A, np.ndarray)
                                                                  or is_petsc(A)):
             problem_msg = f"{self.alg.label} needs an explicit matrix, not a {type(A).__name__}"
+        if problem_msg is None and self.nullspace is not None:
+            b, problem_msg = self.nullspace.consistent(b, self.rtol, self.atol)
         if problem_msg is not None:
             return self._fail(b, problem_msg)
         if not is_petsc(b):
@@ -158,6 +163,8 @@ class SolverCache:
                 return self._fail(b, f"setup broke down: {e}", ReturnCode.Breakdown)
             except ValueError as e:  # preconditioner rejected the matrix (zero diagonal, ...)
                 return self._fail(b, f"setup failed: {e}")
+            if self.nullspace is not None:
+                self.nullspace.attach(self._state)
             self.setup_s = time.perf_counter() - t
             self.setup_count += 1
             self._stale = False
@@ -204,6 +211,9 @@ class SolverCache:
                 message = (f"{self.alg.label} reported convergence, but the true relative residual is "
                            f"{rel:.3e} after {corrections} residual-correction step(s) (it was {claimed:.3e}; "
                            f"requested rtol={self.rtol:g}, atol={self.atol:g}){why}")
+        if self.nullspace is not None and np.isfinite(rel):
+            x = self.nullspace.remove(x)
+            rel, _ = true_residual(A, b, x)
         solve_s = time.perf_counter() - t
         stats = {"setup_s": setup_now, "solve_s": solve_s, "rel_residual": rel, "message": message,
                  "method": self.alg.label, "corrections": corrections, "setup_kind": setup_kind}
@@ -241,6 +251,118 @@ class SolverCache:
                 break
             x, rel = x_new, rel_new
         return x, iterations, steps, rel
+
+
+class NullSpace:
+    """An orthonormal basis ``N`` (columns) of the null space of ``A`` (``LinearProblem.nullspace``):
+    checks that ``b`` is consistent and removes ``N N^T x`` from solutions. numpy and PETSc vectors (the
+    basis holds the owned entries; the inner products are summed over the vector's communicator)."""
+
+    #: ``b``'s null-space component may be at most this fraction of the tolerance's target to be projected
+    #: away (it then cannot change the answer beyond the tolerance); more means there is no solution
+    SHARE_OF_TARGET = 0.1
+    #: ... and is always allowed up to rounding in assembling ``b``
+    ROUNDING = 1e-13
+
+    def __init__(self, basis):
+        N = np.asarray(basis)
+        self.N = N.reshape(-1, 1) if N.ndim == 1 else N
+
+    def coefficients(self, v):
+        c = self.N.conj().T @ (v.array if is_petsc(v) else np.asarray(v))
+        return v.comm.tompi4py().allreduce(c) if is_petsc(v) else c
+
+    def _subtract(self, v, c):
+        if is_petsc(v):
+            w = v.copy()
+            w.array[:] -= self.N @ c
+            return w
+        return v - self.N @ c
+
+    def consistent(self, b, rtol, atol):
+        """``(b without its null-space component, None)``, or ``(b, message)`` when that component is too
+        large to be rounding: ``A x = b`` then has no solution."""
+        c = self.coefficients(b)
+        bnorm = float(b.norm()) if is_petsc(b) else float(np.linalg.norm(b))
+        size = float(np.linalg.norm(c))
+        allowed = max(self.SHARE_OF_TARGET * max(rtol * bnorm, atol), self.ROUNDING * bnorm)
+        if size > allowed:
+            rel = size / bnorm if bnorm > 0 else np.inf
+            return b, (f"b is inconsistent with the null space of A ({self.N.shape[1]} vector(s); a pure Neumann "
+                       f"problem has the constants): its component along the null space is {rel:.3e} of ||b||, "
+                       f"above the {allowed / bnorm if bnorm else 0:.1e} allowed at rtol={rtol:g}, so A x = b has "
+                       "no solution; balance sources and boundary fluxes (integral of f + integral of the "
+                       "Neumann flux = 0) or add a Dirichlet or Robin condition")
+        return (self._subtract(b, c) if size > 0 else b), None
+
+    def remove(self, x):
+        """``x - N N^T x`` (for the constants: the zero-mean representative)."""
+        return self._subtract(x, self.coefficients(x))
+
+    def algorithm(self, alg):
+        """``alg`` whose preconditioner output is projected onto the range, ``P M P`` with
+        ``P = I - N N^T``: rounding puts null-space components into the residual, which AMG amplifies
+        until CG sees ``r^T M r < 0`` (a Breakdown at 1e-10 here); PETSc methods get a ``MatNullSpace``
+        instead (:meth:`attach`), direct solvers nothing (the solution is projected afterwards)."""
+        from .algorithm import Preconditioned
+
+        if isinstance(alg, Preconditioned):
+            return dataclasses.replace(alg, precond=_Projected(alg.precond, self))
+        return alg
+
+    def attach(self, state) -> None:
+        """Give a PETSc KSP's operator this null space (PETSc then projects inside the iteration)."""
+        mats = [m for m in (state if isinstance(state, tuple) else ()) if is_petsc(m) and hasattr(m, "setNullSpace")]
+        if mats:
+            from petsc4py import PETSc
+
+            mat = mats[0]
+            vecs = []
+            for k in range(self.N.shape[1]):
+                v = mat.createVecRight()
+                v.array[:] = self.N[:, k]
+                vecs.append(v)
+            mat.setNullSpace(PETSc.NullSpace().create(vectors=vecs, comm=mat.getComm()))
+
+
+class _Projected(Preconditioner):
+    """``P M P`` for the preconditioner ``M`` of a singular problem (see :meth:`NullSpace.algorithm`);
+    traits, refresh and counters are the wrapped preconditioner's."""
+
+    def __init__(self, inner, nullspace: NullSpace):
+        from .preconditioners.base import Identity
+
+        self.inner = inner if inner is not None else Identity()
+        self.nullspace = nullspace
+        self.linear, self.symmetric = getattr(self.inner, "linear", True), getattr(self.inner, "symmetric", True)
+
+    def setup(self, A, p=None):
+        from .preconditioners.base import setup_precond
+
+        new = copy.copy(self)
+        new.inner, new.A, new.p = setup_precond(copy.copy(self.inner), A, p), A, p
+        return new
+
+    def refresh(self, A, p=None):
+        from .preconditioners.base import refresh_precond
+
+        new = copy.copy(self)
+        new.inner, new.A = refresh_precond(self.inner, A, p), A
+        return new
+
+    def begin_solve(self):
+        if hasattr(self.inner, "begin_solve"):
+            self.inner.begin_solve()
+
+    @property
+    def stats(self):
+        return getattr(self.inner, "stats", {"name": type(self.inner).__name__})
+
+    def __call__(self, r):
+        return self.apply(r)
+
+    def apply(self, r):
+        return self.nullspace.remove(self.inner(self.nullspace.remove(r)))
 
 
 def rounding_floor(A, x, bnorm) -> float:

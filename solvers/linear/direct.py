@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,6 +12,21 @@ import scipy.sparse.linalg as spla
 from .algorithm import Algorithm, RunResult
 from .problem import is_petsc
 from .solution import ReturnCode
+
+
+class FactorFailed(NamedTuple):
+    """Setup state when the factorization failed (singular matrix, zero pivot): the solve is a Breakdown."""
+
+    error: str
+
+
+class MumpsState(NamedTuple):
+    """Setup state of ``Direct("mumps")``: the PETSc KSP (preonly + MUMPS), its state, and whether the
+    factorized matrix is the real equivalent of a complex ``A``."""
+
+    ksp: Any
+    ksp_state: Any
+    complex_input: bool
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ class Direct(Algorithm):
                                  diag_pivot_thresh=self.pivot_threshold,
                                  options={"SymmetricMode": self.symmetric_mode})
             except RuntimeError as e:  # "Factor is exactly singular"
-                return e
+                return FactorFailed(str(e))
         if self.backend == "mumps":
             from .petsc import PETScKSP
 
@@ -59,19 +75,19 @@ class Direct(Algorithm):
             ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps"})
             M = real_equivalent(A) if complex_input else A
             try:
-                return ksp, ksp.setup(M), complex_input
+                return MumpsState(ksp, ksp.setup(M), complex_input)
             except Exception as e:  # PETSc error 71 / 76: zero pivot, singular
-                return e
+                return FactorFailed(str(e))
         raise ValueError(f"Direct: unknown backend {self.backend!r}; use 'superlu' or 'mumps'")
 
     def run(self, state, A, b, x0, tol, callback):
-        if isinstance(state, Exception):
+        if isinstance(state, FactorFailed):
             x = np.zeros_like(b) if not is_petsc(b) else b.duplicate()
-            return RunResult(x, ReturnCode.Breakdown, 0, [], f"factorization failed: {state}")
+            return RunResult(x, ReturnCode.Breakdown, 0, [], f"factorization failed: {state.error}")
         if self.backend == "superlu":
             x = state.solve(b)
         else:
-            ksp, st, complex_input = state
+            ksp, st, complex_input = state.ksp, state.ksp_state, state.complex_input
             if complex_input:
                 n = A.shape[0]
                 res = ksp.run(st, None, np.concatenate([b.real, b.imag]), None, tol._replace(maxiter=1), None)

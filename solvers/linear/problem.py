@@ -54,6 +54,12 @@ class LinearProblem:
     x0 : initial guess (zeros when ``None``)
     p : parameters passed to the preconditioner's ``setup(A, p)`` (a :class:`PrecondParams`, a dict, or
         any object the preconditioner understands)
+    nullspace : ``None`` (``A`` is nonsingular), or an orthonormal basis of the null space of ``A`` as an
+        ndarray of shape ``(n,)`` or ``(n, k)`` (owned entries of a distributed problem). Kept apart from
+        ``p`` because the *solve* uses it, not the preconditioner: ``b`` must be orthogonal to it (within
+        the tolerance; otherwise ``InvalidInput`` naming the mismatch, as there is no solution), and the
+        solution comes back with its null-space component removed, so every method gives the same ``x``
+        (for a pure Neumann Poisson/Darcy problem: the solution with zero mean).
 
     Examples
     --------
@@ -69,11 +75,14 @@ class LinearProblem:
     b: Any
     x0: Any = None
     p: Any = None
+    nullspace: Any = None
 
     @classmethod
     def from_system(cls, system, x0=None, p=None) -> "LinearProblem":
-        """The problem of an assembled ``solvers.LinearSystem`` (``p`` defaults to its constrained dofs)."""
-        return cls(system.A, system.b, x0, PrecondParams.from_system(system) if p is None else p)
+        """The problem of an assembled ``solvers.LinearSystem`` (``p`` defaults to its constrained dofs;
+        the null space is the system's)."""
+        return cls(system.A, system.b, x0, PrecondParams.from_system(system) if p is None else p,
+                   getattr(system, "nullspace", None))
 
     @property
     def petsc(self) -> bool:

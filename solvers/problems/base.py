@@ -13,6 +13,7 @@ import dolfinx.la as la
 import ufl
 
 from ..bcs import Dirichlet, Neumann, Robin
+from ..dirichlet import eliminate, lift
 from ..fields import as_expression
 from ..system import LinearSystem
 
@@ -32,6 +33,9 @@ class Problem(abc.ABC):
 
     name = "problem"
     value_shape: tuple[int, ...] = ()
+    #: the operator annihilates constants (pure diffusion): without a Dirichlet or Robin condition the
+    #: assembled system is singular with the constants as null space (``LinearSystem.nullspace``)
+    constants_in_kernel = False
 
     def __init__(self, mesh: Mesh, bcs: Sequence | None, degree: int):
         if not isinstance(mesh, Mesh):
@@ -136,28 +140,74 @@ class Problem(abc.ABC):
         a_form, L_form = fem.form(a), fem.form(L)
         bcs = self.dirichlet_bcs()
         A, b = assemble_system(a_form, L_form, bcs)
-        return LinearSystem(A, b, self.space, constrained_dofs(bcs), self.mesh, (a_form, L_form), bcs, self.name)
+        return LinearSystem(A, b, self.space, constrained_dofs(bcs), self.mesh, (a_form, L_form), bcs, self.name,
+                            self.nullspace(len(b)))
+
+    def nullspace(self, owned: int) -> np.ndarray | None:
+        """The unit constant vector (owned entries) for a pure Neumann problem of a pure diffusion
+        operator (no Dirichlet, no Robin condition), otherwise ``None``."""
+        if not self.constants_in_kernel or any(isinstance(bc, (Dirichlet, Robin)) for bc in self.bcs):
+            return None
+        total = self.mesh.comm.allreduce(owned)
+        return np.full(owned, 1.0 / np.sqrt(total))
 
 
 def assemble_system(a_form, L_form, bcs):
-    """dolfinx assembly into (scipy CSR, ndarray of owned entries) with lifting."""
-    Am = fem.assemble_matrix(a_form, bcs=bcs)
+    """dolfinx assembly into (scipy CSR, ndarray of owned entries), Dirichlet conditions eliminated by
+    :func:`solvers.dirichlet.eliminate` (the one elimination every serial assembly path shares).
+
+    Distributed meshes keep dolfinx's own elimination (``assemble_matrix(bcs=...)``, ``apply_lifting``): the
+    matrix's column map there holds ghost columns that the space's index map lacks, so their boundary
+    values are not available locally for the scipy-side lifting. A test checks that both give the same."""
+    A_full = assemble_matrix(a_form)
+    if A_full is None:
+        Am = fem.assemble_matrix(a_form, bcs=bcs)
+        Am.scatter_reverse()
+        return Am.to_scipy().tocsr(), assemble_rhs(a_form, L_form, bcs)
+    A, _ = eliminate(A_full, local_constrained(bcs), None)
+    return A, assemble_rhs(a_form, L_form, bcs, A_full=A_full)
+
+
+def assemble_matrix(a_form):
+    """The matrix of ``a_form`` without boundary conditions (scipy CSR, sorted indices); ``None`` on a
+    distributed mesh (see :func:`assemble_system`)."""
+    if a_form.mesh.comm.size > 1:
+        return None
+    Am = fem.assemble_matrix(a_form)
     Am.scatter_reverse()
     A = Am.to_scipy().tocsr()
-    b = assemble_rhs(a_form, L_form, bcs)
-    return A, b
+    A.sort_indices()
+    return A
 
 
-def assemble_rhs(a_form, L_form, bcs, coeffs=None) -> np.ndarray:
-    """Right-hand side with Dirichlet lifting, owned entries only."""
+def assemble_rhs(a_form, L_form, bcs, coeffs=None, A_full=None) -> np.ndarray:
+    """Right-hand side with Dirichlet lifting (:func:`solvers.dirichlet.lift`; dolfinx's ``apply_lifting`` on
+    a distributed mesh), owned entries only. ``A_full``: the matrix of ``a_form`` without conditions, when
+    the caller has it."""
     bv = fem.assemble_vector(L_form, coeffs=coeffs)
-    fem.apply_lifting(bv.array, [a_form], bcs=[bcs])
+    distributed = a_form.mesh.comm.size > 1
+    if distributed:
+        fem.apply_lifting(bv.array, [a_form], bcs=[bcs])
     bv.scatter_reverse(la.InsertMode.add)
-    for bc in bcs:
-        bc.set(bv.array)
     im = L_form.function_spaces[0].dofmap
     n = im.index_map.size_local * im.index_map_bs
-    return bv.array[:n].copy()
+    if distributed:
+        for bc in bcs:
+            bc.set(bv.array)
+        return bv.array[:n].copy()
+    b = bv.array[:n].copy()
+    if not bcs:
+        return b
+    g = np.zeros(len(bv.array), dtype=b.dtype)
+    for bc in bcs:
+        bc.set(g)
+    return lift(assemble_matrix(a_form) if A_full is None else A_full, b, local_constrained(bcs), g)
+
+
+def local_constrained(bcs) -> np.ndarray:
+    """Local (owned and ghost), block-unrolled indices of the Dirichlet dofs."""
+    out = [bc.dof_indices()[0] for bc in bcs]
+    return np.unique(np.concatenate(out)).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
 def constrained_dofs(bcs) -> np.ndarray:

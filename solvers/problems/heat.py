@@ -9,7 +9,7 @@ import dolfinx.fem as fem
 import ufl
 
 from ..system import LinearSystem
-from .base import Problem, assemble_system, assemble_rhs, constrained_dofs
+from .base import Problem, assemble_matrix, assemble_rhs, assemble_system, constrained_dofs
 
 
 class Heat(Problem):
@@ -51,23 +51,26 @@ class Heat(Problem):
         a_form, L_form = fem.form(a), fem.form(L)
         bcs = self.dirichlet_bcs()
         A, b = assemble_system(a_form, L_form, bcs)
-        self._compiled = (a_form, L_form, bcs)
+        self._compiled = (a_form, L_form, bcs, assemble_matrix(a_form))  # for the lifting of every step
         return LinearSystem(A, b, self.space, constrained_dofs(bcs), self.mesh, (a_form, L_form), bcs, self.name)
 
     def step_rhs(self, u_prev: np.ndarray) -> np.ndarray:
         """Right-hand side of the step from the state ``u_prev`` (owned dof values)."""
         if self._compiled is None:
             self.assemble()
-        a_form, L_form, bcs = self._compiled
+        a_form, L_form, bcs, A_full = self._compiled
         n = len(u_prev)
         self.u_prev.x.array[:n] = u_prev
         self.u_prev.x.scatter_forward()
-        return assemble_rhs(a_form, L_form, bcs)
+        return assemble_rhs(a_form, L_form, bcs, A_full=A_full)
 
     def run(self, steps: int, solve=None) -> np.ndarray:
         """March ``steps`` steps; returns the states, shape ``(steps + 1, ndofs)`` (row 0 = ``u0``).
 
-        ``solve(b) -> x`` defaults to one SuperLU factorization reused for every step.
+        ``solve(b)`` defaults to one SuperLU factorization reused for every step. It may return the
+        solution vector or a ``solvers.linear.Solution`` (so ``solve=cache.solve`` of a
+        ``solvers.linear.init`` cache works); a ``Solution`` that did not converge stops the march with a
+        ``RuntimeError`` naming the step and the return code.
         """
         system = self.assemble()
         if solve is None:
@@ -77,5 +80,21 @@ class Heat(Problem):
         states = np.empty((int(steps) + 1, n))
         states[0] = self.u_prev.x.array[:n]
         for k in range(int(steps)):
-            states[k + 1] = solve(self.step_rhs(states[k]))
+            states[k + 1] = step_solution(solve(self.step_rhs(states[k])), k + 1, n)
         return states
+
+
+def step_solution(result, step: int, n: int) -> np.ndarray:
+    """The state a user ``solve`` returned: an array of ``n`` values, or a converged ``Solution``'s ``x``."""
+    from ..linear.solution import Solution
+
+    if isinstance(result, Solution):
+        if not result.converged:
+            raise RuntimeError(f"Heat.run: the solve of step {step} returned {result.retcode.name}: "
+                               f"{result.message} (true relative residual {result.residual:.3e})")
+        result = result.x
+    x = np.asarray(result)
+    if x.shape != (n,) or not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"Heat.run: solve(b) must return {n} values or a solvers.linear.Solution, got "
+                         f"{type(result).__name__} of shape {getattr(x, 'shape', '?')} at step {step}")
+    return x

@@ -2,8 +2,8 @@
 
 PETSc here is real-only, so the complex matrix ``A = K - k^2 M - i k B`` is combined in scipy from
 three real forms: stiffness ``K``, mass ``M`` and boundary mass ``B`` on the absorbing boundaries.
-Dirichlet conditions are eliminated in scipy (symmetric elimination, identity rows), which handles
-complex boundary values.
+Dirichlet conditions are eliminated by :func:`solvers.dirichlet.eliminate` (symmetric elimination,
+identity rows), which handles complex boundary values.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 import dolfinx.fem as fem
 import ufl
 
 from ..bcs import Dirichlet, Neumann, Robin
+from ..dirichlet import eliminate
 from ..system import LinearSystem
 from .base import Problem
 
@@ -117,14 +117,5 @@ class Helmholtz(Problem):
         bv = fem.assemble_vector(fem.form(L))
         b = bv.array.astype(np.complex128)
         dofs, vals = self._dirichlet_values()
-        if len(dofs):
-            g = np.zeros(A.shape[0], dtype=np.complex128)
-            g[dofs] = vals
-            b = b - A @ g
-            keep = np.ones(A.shape[0])
-            keep[dofs] = 0.0
-            D = sp.diags(keep)
-            A = (D @ A @ D + sp.diags(1.0 - keep)).tocsr()
-            b[dofs] = vals
-        A.sort_indices()
+        A, b = eliminate(A.tocsr(), dofs, b, vals)
         return LinearSystem(A, b, V, np.unique(dofs), self.mesh, None, [], self.name)

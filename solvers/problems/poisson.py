@@ -31,6 +31,7 @@ class Darcy(Problem):
     """
 
     name = "darcy"
+    constants_in_kernel = True
 
     def __init__(self, mesh, a, f=1.0, bcs=None, degree: int = 1):
         super().__init__(mesh, bcs, degree)

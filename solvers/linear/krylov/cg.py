@@ -9,6 +9,7 @@ answer with a success flag. This CG checks symmetry at setup and the curvature `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,13 +67,17 @@ def conjugate_gradient(A, b, x0, M, tol: Tolerances, callback=None, flexible: bo
     return RunResult(x, ReturnCode.MaxIters, tol.maxiter, hist.norms)
 
 
-@dataclass(frozen=True)
-class CG(Preconditioned):
-    """Preconditioned CG for symmetric (Hermitian) positive definite ``A`` and a fixed SPD preconditioner.
+class SymmetricState(NamedTuple):
+    """Setup of a method for symmetric matrices: the preconditioner and ``A``'s measured asymmetry."""
 
-    ``check_symmetry``: at setup, a matrix with ``max|A - A^H| > symmetry_tol * max|A|`` makes the
-    solve return ``Breakdown`` without iterating.
-    """
+    precond: Any
+    asymmetry: float
+
+
+@dataclass(frozen=True)
+class SymmetricKrylov(Preconditioned):
+    """Base of CG and MINRES: a matrix with ``max|A - A^H| > symmetry_tol * max|A|`` (measured once at setup)
+    makes the solve return ``Breakdown`` without iterating; otherwise :meth:`iterate` runs."""
 
     check_symmetry: bool = True
     symmetry_tol: float = 1e-10
@@ -80,16 +85,31 @@ class CG(Preconditioned):
     needs_symmetric = True
 
     def _state(self, pc, A):
-        return (pc, asymmetry(A) if self.check_symmetry else 0.0)
+        return SymmetricState(pc, asymmetry(A) if self.check_symmetry else 0.0)
 
     def precond_of(self, state):
-        return state[0]
+        return state.precond
 
     def run(self, state, A, b, x0, tol, callback):
-        pc, asym = state
-        if asym > self.symmetry_tol:
+        if state.asymmetry > self.symmetry_tol:
             return RunResult(x0, ReturnCode.Breakdown, 0, [float(np.linalg.norm(b - A @ x0))],
-                             f"CG needs a symmetric matrix: max|A - A^T| / max|A| = {asym:.3e}")
+                             f"{type(self).__name__} needs a symmetric matrix: max|A - A^T| / max|A| = "
+                             f"{state.asymmetry:.3e}")
+        return self.iterate(state.precond, A, b, x0, tol, callback)
+
+    def iterate(self, pc, A, b, x0, tol, callback) -> RunResult:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CG(SymmetricKrylov):
+    """Preconditioned CG for symmetric (Hermitian) positive definite ``A`` and a fixed SPD preconditioner.
+
+    ``check_symmetry``: at setup, a matrix with ``max|A - A^H| > symmetry_tol * max|A|`` makes the
+    solve return ``Breakdown`` without iterating.
+    """
+
+    def iterate(self, pc, A, b, x0, tol, callback):
         return conjugate_gradient(A, b, x0, pc, tol, callback, flexible=self._flexible)
 
     _flexible = False

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..algorithm import History, Preconditioned, RunResult, Tolerances
+from ..algorithm import History, RunResult, Tolerances
 from ..solution import ReturnCode
-from .cg import asymmetry
+from .cg import SymmetricKrylov
 
 
 def minres(A, b, x0, M, tol: Tolerances, callback=None) -> RunResult:
@@ -76,25 +76,11 @@ def minres(A, b, x0, M, tol: Tolerances, callback=None) -> RunResult:
 
 
 @dataclass(frozen=True)
-class MINRES(Preconditioned):
+class MINRES(SymmetricKrylov):
     """MINRES for symmetric (indefinite) ``A`` with a fixed SPD preconditioner.
 
     A non-symmetric matrix gives ``Breakdown`` at setup (as for :class:`CG`).
     """
 
-    symmetry_tol: float = 1e-10
-    needs_linear = True
-    needs_symmetric = True
-
-    def _state(self, pc, A):
-        return (pc, asymmetry(A))
-
-    def precond_of(self, state):
-        return state[0]
-
-    def run(self, state, A, b, x0, tol, callback):
-        pc, asym = state
-        if asym > self.symmetry_tol:
-            return RunResult(x0, ReturnCode.Breakdown, 0, [float(np.linalg.norm(b - A @ x0))],
-                             f"MINRES needs a symmetric matrix: max|A - A^T| / max|A| = {asym:.3e}")
+    def iterate(self, pc, A, b, x0, tol, callback):
         return minres(A, b, x0, pc, tol, callback)

@@ -163,7 +163,7 @@ class GeometricMG(Preconditioner):
             raise ValueError(f"GeometricMG: a {shape[1] - 1} x {shape[0] - 1} grid cannot be coarsened "
                              "(needs an even number of cells per side)")
         if not isinstance(self.grid, tuple):  # first prolongation: grid order -> dof order rows
-            Ps[0] = Ps[0][self.grid._grid_of_dof]
+            Ps[0] = Ps[0][self.grid.grid_of_dof]
         return Ps
 
     @property

@@ -1,0 +1,18 @@
+"""Names the command line offers as choices, without importing the packages that implement them.
+
+``hybrid --help`` must answer in well under a second, so building the argument parser may not import
+dolfinx, PETSc or torch (that took 2.9 s). The registries stay the source of truth: each tuple here
+names its registry, and ``tests/test_structure.py`` checks that both list the same names in the same order.
+"""
+
+#: ``hybrid solve PDE``: :data:`hybrid.commands.solve.PDE_BUILDERS`
+PDES = ("poisson", "darcy", "convection-diffusion", "elasticity", "helmholtz")
+#: ``--method``: :data:`solvers.linear.methods.METHODS`
+METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "pyamg-sa+gmres", "petsc-gamg+cg", "petsc-gamg+gmres", "jacobi+cg",
+           "ilu+gmres", "direct-superlu", "direct-mumps")
+#: ``hybrid generate PROBLEM``: :data:`solvers.data.GENERATORS`
+GENERATORS = ("darcy", "poisson", "darcy-rhs", "helmholtz", "eit")
+#: ``hybrid train MODEL``: :data:`hybrid.operators.MODELS`
+MODELS = ("mgno", "unet", "fno", "deeponet")
+#: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
+BENCH_SUITES = ("solvers", "datagen", "operators")

@@ -1,0 +1,81 @@
+"""Dirichlet conditions in the assembled system: the one place where rows and columns are eliminated.
+
+Every assembly path uses these functions: the PDE problems (``solvers.problems``: dolfinx assembles without
+conditions, then :func:`eliminate`; Helmholtz with complex values), the coefficient-linear assembly of the data
+generators (``solvers.data.p1`` applies :func:`entry_masks` to each new set of values) and the generators'
+right-hand sides (:func:`lift`). The result equals dolfinx's own ``assemble_matrix(a, bcs=...)`` with
+``apply_lifting`` + ``set_bc`` (a test checks it): constrained rows *and* columns zeroed, 1 on their diagonal
+(so a symmetric PDE keeps a symmetric matrix), the sparsity pattern kept (zeros stay stored entries), and
+``b`` lifted: ``b - A g`` on free rows, the boundary values ``g`` on constrained rows.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class EntryMasks(NamedTuple):
+    """Per stored CSR entry: in a constrained row, in a constrained column; and the positions of the
+    constrained diagonal entries."""
+
+    row: np.ndarray
+    col: np.ndarray
+    diagonal: np.ndarray
+
+    def eliminate_values(self, values: np.ndarray) -> np.ndarray:
+        """CSR values with constrained rows and columns zeroed and 1 on their diagonal (a new array)."""
+        v = np.array(values, copy=True)
+        v[self.row | self.col] = 0.0
+        v[self.diagonal] = 1.0
+        return v
+
+
+def entry_masks(A: sp.csr_matrix, dofs) -> EntryMasks:
+    """:class:`EntryMasks` of ``A``'s pattern for the constrained ``dofs`` (local indices; ``A`` may hold the
+    owned rows of a distributed matrix, columns in local numbering including ghosts)."""
+    nrows, ncols = A.shape
+    dofs = np.asarray(dofs, dtype=np.int64)
+    in_rows = np.zeros(nrows, dtype=bool)
+    in_rows[dofs[dofs < nrows]] = True
+    in_cols = np.zeros(ncols, dtype=bool)
+    in_cols[dofs] = True
+    rows = np.repeat(np.arange(nrows), np.diff(A.indptr))
+    row, col = in_rows[rows], in_cols[A.indices]
+    return EntryMasks(row, col, np.flatnonzero(row & (rows == A.indices)))
+
+
+def lift(A_full, b: np.ndarray, dofs, values) -> np.ndarray:
+    """The right-hand side for ``u = values`` on ``dofs``: ``b - A_full g`` with ``g`` the boundary values
+    (zero elsewhere), then ``values`` on the constrained rows. ``values`` has one entry per dof, or is a
+    full-length (local) vector ``g`` itself; ``b`` may be a matrix of several right-hand sides."""
+    dofs = np.asarray(dofs, dtype=np.int64)
+    n_rows, n_cols = A_full.shape
+    values = np.asarray(values)
+    if values.shape[0] == n_cols and len(dofs) != n_cols:
+        g = values
+    else:
+        g = np.zeros((n_cols,) + values.shape[1:], dtype=np.result_type(values.dtype, np.float64))
+        g[dofs] = values
+    out = b - A_full @ g if len(dofs) else np.array(b, copy=True)
+    owned = dofs[dofs < n_rows]
+    out[owned] = g[owned]
+    return out
+
+
+def eliminate(A_full: sp.csr_matrix, dofs, b: np.ndarray | None = None, values=0.0):
+    """``(A, b)`` with ``u = values`` on ``dofs`` eliminated symmetrically (see the module docstring).
+
+    ``A_full`` is the matrix assembled without conditions (scipy CSR, real or complex); ``b`` (optional) its
+    right-hand side; ``values`` a number, one value per dof, or a full-length vector of boundary values.
+    Returns ``b=None`` when no ``b`` was given."""
+    A = sp.csr_matrix(A_full, copy=True)
+    A.sort_indices()
+    dofs = np.asarray(dofs, dtype=np.int64)
+    A.data = entry_masks(A, dofs).eliminate_values(A.data)
+    if b is None:
+        return A, None
+    vals = np.broadcast_to(values, dofs.shape) if np.ndim(values) == 0 else values
+    return A, lift(A_full, b, dofs, vals)
