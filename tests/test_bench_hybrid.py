@@ -44,3 +44,29 @@ def test_learned_method_needs_a_model():
         learned_method("learned-amg+cg", None)
     with pytest.raises(ValueError, match="unknown learned method 'magic'"):
         learned_method("magic", "x.pt")
+
+
+MODEL = __import__("pathlib").Path(__file__).resolve().parents[1] / "bench" / "models" / "learned_amg.pt"
+
+
+def test_cli_learned_solve_and_bench(tmp_path):
+    """`hybrid solve --method learned-amg+cg --model` (the issue's Done-when) and `hybrid bench hybrid`."""
+    from hybrid.cli import main
+
+    out = tmp_path / "s.json"
+    assert main(["solve", "darcy", "--n", "32", "--coefficient", "contrast:seed=9", "--method", "learned-amg+cg",
+                 "--model", str(MODEL), "--json", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert s["converged"] and s["rel_residual"] <= 1e-8 and s["method"] == "learned-amg+cg"
+    assert main(["solve", "darcy", "--n", "8", "--method", "learned-amg+cg"]) == 2  # no --model
+    assert main(["solve", "darcy", "--n", "8", "--method", "pyamg-rs+cg", "--model", str(MODEL)]) == 2
+    bench = tmp_path / "h.json"
+    assert main(["bench", "hybrid", "--sizes", "24", "--repeats", "1", "--loop-n", "24", "--loop-solves", "4",
+                 "--methods", "learned-amg+cg", "--json", str(bench)]) == 0
+    doc = json.loads(bench.read_text())
+    methods = {r["method"] for r in doc["records"]}
+    assert {"pyamg-rs+cg", "pyamg-rs2+cg", "petsc-gamg+cg", "learned-amg+cg",
+            "learned-amg+refresh+projection"} <= methods
+    learned = [r for r in doc["records"] if r["method"] == "learned-amg+cg"]
+    assert all(r["converged"] and r["infer_s"] > 0 and r["model"] for r in learned)
+    assert (tmp_path / "h-convergence.png").exists()

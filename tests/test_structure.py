@@ -34,6 +34,9 @@ def test_cli_names_match_registries():
     assert names.GENERATORS == tuple(GENERATORS)
     assert names.MODELS == tuple(MODELS)
     assert names.BENCH_SUITES == tuple(SUITES)
+    from hybrid.precond.methods import LEARNED_METHODS
+
+    assert names.LEARNED_METHODS == tuple(LEARNED_METHODS)
 
 
 def test_help_is_fast_and_imports_nothing_heavy():

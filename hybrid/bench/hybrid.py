@@ -26,7 +26,7 @@ from .results import median
 from .solvers import MAXITER, DEFAULT_MAXITER, assemble, spmv_seconds
 
 PROBLEMS = ("darcy-rough", "darcy-contrast")
-CLASSICAL = ("pyamg-sa+cg", "pyamg-rs+cg", "petsc-gamg+cg")
+CLASSICAL = ("pyamg-sa+cg", "pyamg-rs+cg", "pyamg-rs2+cg", "petsc-gamg+cg")
 LOOP_STRATEGIES = {
     "rebuild": dict(reuse="rebuild", warm_start=None),
     "refresh": dict(reuse="refresh", warm_start=None),
@@ -34,15 +34,17 @@ LOOP_STRATEGIES = {
 }
 
 
-def _factories(model) -> dict:
+def _factories(model, methods=None) -> dict:
     from solvers.linear import method
 
-    from ..precond.methods import LEARNED_METHODS, learned_method
+    from ..precond.methods import BENCH_LEARNED, learned_method
 
     out = {name: (lambda name=name: method(name)) for name in CLASSICAL}
     if model is not None:
         loaded = _load(model)
-        out.update({name: (lambda name=name: learned_method(name, loaded)) for name in LEARNED_METHODS})
+        for name in methods or BENCH_LEARNED:
+            learned_method(name, loaded)  # unknown names fail here, before any timing
+            out[name] = lambda name=name: learned_method(name, loaded)
     return out
 
 
@@ -142,10 +144,11 @@ def run_loop(n: int, solves: int, model=None, repeats: int = 1, log=print) -> li
     return records
 
 
-def run(sizes, problems=PROBLEMS, repeats: int = 3, model=None, loop_n: int = 256, loop_solves: int = 50,
-        plot=None, log=print) -> list[dict]:
-    """All rows; ``plot``: a PNG path for the convergence figure (largest size, each problem)."""
-    factories = _factories(model)
+def run(sizes, problems=PROBLEMS, repeats: int = 3, model=None, methods=None, loop_n: int = 256,
+        loop_solves: int = 50, plot=None, log=print) -> list[dict]:
+    """All rows; ``methods``: learned method names (default ``BENCH_LEARNED``, needs ``model``);
+    ``plot``: a PNG path for the convergence figure (largest size, each problem)."""
+    factories = _factories(model, methods)
     records, histories = [], {}
     for problem in problems:
         for n in sizes:

@@ -20,6 +20,12 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
     p.add_argument("--device", default="cpu", help="operators: cpu or cuda")
+    p.add_argument("--model", type=Path, default=None,
+                   help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present)")
+    p.add_argument("--methods", type=lambda s: s.split(","), default=None,
+                   help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg)")
+    p.add_argument("--loop-n", type=int, default=None, help="hybrid: size of the 50-solve loop (default 256)")
+    p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50)")
     p.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="operators: datasets and runs")
     p.add_argument("--json", type=Path, required=True, help="output file, e.g. bench/results/solvers.json")
     p.add_argument("--report", action="store_true", help="only print the markdown table of an existing --json file")
@@ -46,7 +52,23 @@ def _datagen(args, suite):
     return suite.run(plan)
 
 
-SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators}
+def _hybrid(args, suite):
+    sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
+    model = args.model
+    if model is None and DEFAULT_MODEL.exists():
+        model = DEFAULT_MODEL
+    if model is not None and not Path(model).exists():
+        raise FileNotFoundError(f"--model {model}: no such checkpoint")
+    plot = args.json.with_name(args.json.stem + "-convergence.png")
+    return suite.run(sizes, args.problems or list(suite.PROBLEMS), args.repeats, model=model,
+                     methods=args.methods, loop_n=args.loop_n or (128 if args.quick else 256),
+                     loop_solves=args.loop_solves or (20 if args.quick else 50), plot=plot)
+
+
+#: the learned-AMG checkpoint shipped with the repository (trained at n = 32, 12 KB)
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "learned_amg.pt"
+
+SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid}
 
 
 def run(args) -> int:

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from ..names import METHODS, PDES
+from ..names import LEARNED_METHODS, METHODS, PDES
 
 
 DESCRIPTION = ("Assemble PDE with DOLFINx on a unit square (--n) or a gmsh mesh (--mesh) and solve it. Works under "
@@ -30,9 +30,11 @@ def add_parser(sub) -> None:
                    help="boundary condition: NAME=VALUE or NAME=dirichlet:VALUE, NAME=neumann:G, "
                         "NAME=robin:ALPHA:G, NAME=absorbing (Helmholtz). Default: u = 0 on every named boundary")
     p.add_argument("--degree", type=int, default=1)
-    p.add_argument("--method", default=None, choices=METHODS,
+    p.add_argument("--method", default=None, choices=METHODS + LEARNED_METHODS,
                    help="solver (default pyamg-sa+cg serially, petsc-gamg+cg under MPI; ilu+gmres for "
-                        "non-symmetric problems, direct-superlu for Helmholtz)")
+                        "non-symmetric problems, direct-superlu for Helmholtz); learned-* need --model")
+    p.add_argument("--model", type=Path, default=None,
+                   help="trained model for a learned-* method (e.g. bench/models/learned_amg.pt)")
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--maxiter", type=int, default=None)
     p.add_argument("--out", type=Path, help="write the solution (.xdmf or .vtu)")
@@ -186,6 +188,15 @@ def check_args(args) -> None:
 
     if args.mesh is None:
         check_positive("--n", args.n)
+    if args.method in LEARNED_METHODS:
+        if args.model is None:
+            raise ValueError(f"--method {args.method} needs --model PATH (a trained checkpoint, e.g. "
+                             "bench/models/learned_amg.pt)")
+        if not args.model.exists():
+            raise FileNotFoundError(f"--model {args.model}: no such checkpoint")
+    elif args.model is not None:
+        raise ValueError(f"--model is for the learned methods ({', '.join(LEARNED_METHODS)}), not "
+                         f"{args.method or 'the default method'}")
     check_positive("--degree", args.degree)
     if args.pde == "helmholtz":
         if args.k is None:
@@ -200,10 +211,23 @@ def check_args(args) -> None:
 
 
 # -- the command ---------------------------------------------------------------------------------------------------
-def solve_problem(problem, method_name: str, rtol: float, maxiter):
+def make_method(name: str, model=None):
+    """A classical method by name, or a learned one with its model (``--model``)."""
+    from solvers.linear.methods import method
+
+    if name in LEARNED_METHODS:
+        from ..precond.methods import learned_method
+
+        return learned_method(name, model)
+    if model is not None:
+        raise ValueError(f"--model is for the learned methods ({', '.join(LEARNED_METHODS)}), not {name!r}")
+    return method(name)
+
+
+def solve_problem(problem, method_name: str, rtol: float, maxiter, model=None):
     """Assemble and solve; the distributed path goes through PETSc. Returns (system, x, solution, assemble_s)."""
     from solvers.linear import LinearProblem, solve
-    from solvers.linear.methods import DISTRIBUTED, method
+    from solvers.linear.methods import DISTRIBUTED
 
     comm = problem.mesh.comm
     t = time.perf_counter()
@@ -216,7 +240,7 @@ def solve_problem(problem, method_name: str, rtol: float, maxiter):
     else:
         lp = LinearProblem.from_system(system)
     assemble_s = time.perf_counter() - t
-    sol = solve(lp, method(method_name), rtol=rtol, maxiter=maxiter)
+    sol = solve(lp, make_method(method_name, model), rtol=rtol, maxiter=maxiter)
     x = sol.x.array.copy() if hasattr(sol.x, "array") else sol.x
     return system, x, sol, assemble_s
 
@@ -245,7 +269,7 @@ def run(args) -> int:
     mesh = meshes.read(args.mesh) if args.mesh else meshes.unit_square(args.n)
     problem = build_problem(args, mesh)
     name = args.method or default_method(args.pde, comm.size)
-    system, x, sol, assemble_s = solve_problem(problem, name, args.rtol, args.maxiter)
+    system, x, sol, assemble_s = solve_problem(problem, name, args.rtol, args.maxiter, args.model)
     summary = {
         "pde": args.pde, "mesh": str(args.mesh) if args.mesh else f"unit_square({args.n})",
         "dofs": system.ndofs, "processes": comm.size, "method": name, "retcode": sol.retcode.name,

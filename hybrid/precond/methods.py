@@ -12,16 +12,44 @@ from typing import Callable
 from solvers.linear import CG, Algorithm
 
 
-def _learned_amg_cg(model) -> Algorithm:
-    from .learned_amg import LearnedAMG
+def _net(model, learn_P=None, learn_omega=None):
+    """The network from a checkpoint path or object, with one output switched off for ablations."""
+    import copy
 
-    return CG(precond=LearnedAMG(model))
+    from .learned_amg import PNet, load_checkpoint
+
+    net = model if isinstance(model, PNet) else load_checkpoint(model)
+    if learn_P is None and learn_omega is None:
+        return net
+    net = copy.deepcopy(net)
+    if learn_P is not None:
+        net.config.learn_P = learn_P
+    if learn_omega is not None:
+        net.config.learn_omega = learn_omega
+    return net
 
 
-#: name -> factory(model) returning a fresh algorithm value
+def _learned_amg(**options):
+    def make(model) -> Algorithm:
+        from .learned_amg import LearnedAMG
+
+        switches = {k: v for k, v in options.items() if k in ("learn_P", "learn_omega")}
+        rest = {k: v for k, v in options.items() if k not in switches}
+        return CG(precond=LearnedAMG(_net(model, **switches), **rest))
+    return make
+
+
+#: name -> factory(model) returning a fresh algorithm value. The first three are the benchmark's learned
+#: rows; the last two are ablations (one output of the same network switched off at inference).
 LEARNED_METHODS: dict[str, Callable[[object], Algorithm]] = {
-    "learned-amg+cg": _learned_amg_cg,
+    "learned-amg+cg": _learned_amg(),
+    "learned-amg-2pass+cg": _learned_amg(second_pass=True),
+    "learned-amg-l1+cg": _learned_amg(learn_levels=1),
+    "learned-P+cg": _learned_amg(learn_omega=False),
+    "learned-omega+cg": _learned_amg(learn_P=False),
 }
+#: what ``hybrid bench hybrid`` runs by default
+BENCH_LEARNED = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg")
 
 
 def learned_method(name: str, model) -> Algorithm:

@@ -1,0 +1,151 @@
+"""Learned AMG (hybrid.precond.learned_amg): SPD by construction, convergence, checkpoints, P structure.
+
+Tiny sizes (n = 16 / 32 Darcy, pyamg Poisson); the trained-checkpoint test uses
+bench/models/learned_amg.pt when it exists.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+torch = pytest.importorskip("torch")
+
+from hybrid.precond.learned_amg import (LearnedAMG, NetConfig, PNet, TrainConfig, level_features,  # noqa: E402
+                                        load_checkpoint, predict_level, rs_level, save_checkpoint,
+                                        two_grid_loss, vcycle_loss)
+from solvers.linear import AMG, CG, LinearProblem, init  # noqa: E402
+
+CHECKPOINT = Path(__file__).resolve().parents[1] / "bench" / "models" / "learned_amg.pt"
+
+
+def _darcy(n, kind="contrast", index=0, seed=0):
+    import meshes
+    import solvers
+    from solvers.sampling import make_field
+
+    system = solvers.Darcy(meshes.unit_square(n), a=make_field(kind, seed=seed, index=index), f=1.0).assemble()
+    return sp.csr_matrix(system.A), np.asarray(system.b)
+
+
+@pytest.fixture(scope="module")
+def contrast32():
+    return _darcy(32, "contrast")
+
+
+def _random_net(seed=0):
+    torch.manual_seed(seed)
+    net = PNet(NetConfig(hidden=8))
+    with torch.no_grad():  # large random weights: far from RS, still must be SPD and convergent
+        for p in net.parameters():
+            p.normal_(0.0, 1.0)
+    return net.eval()
+
+
+def _matrix_of(pc, n):
+    return np.column_stack([pc.apply(e) for e in np.eye(n)])
+
+
+@pytest.mark.parametrize("net", [None, "random"])
+def test_preconditioner_symmetric_positive(net):
+    A, _ = _darcy(16, "contrast")
+    pc = LearnedAMG(_random_net() if net == "random" else None, max_coarse=4).setup(A)
+    assert pc.linear and pc.symmetric
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        u, v = rng.standard_normal((2, A.shape[0]))
+        mu, mv = pc.apply(u), pc.apply(v)
+        assert abs(v @ mu - u @ mv) <= 1e-10 * np.linalg.norm(u) * np.linalg.norm(v) * np.linalg.norm(mu) / np.linalg.norm(u)
+        assert u @ mu > 0
+    M = _matrix_of(pc, A.shape[0])
+    assert np.allclose(M, M.T, atol=1e-10 * np.abs(M).max())
+    assert np.linalg.eigvalsh(0.5 * (M + M.T)).min() > 0
+    # Galerkin + symmetric smoothing: the V-cycle error I - M A has A-norm < 1 (spectrum of M A in (0, 1])
+    lam = np.linalg.eigvals(M @ A.toarray()).real
+    assert lam.min() > 0 and lam.max() <= 1 + 1e-8
+
+
+def test_untrained_network_converges(contrast32):
+    """Random weights: P keeps an identity block on the C-points (full column rank), so every P^T A P is
+    SPD, and SSOR (0 < omega < 2) before and after with R = P^T makes the V-cycle SPD: CG converges."""
+    A, b = contrast32
+    sol = init(LinearProblem(A, b), CG(precond=LearnedAMG(_random_net(3))), rtol=1e-8, maxiter=200).solve()
+    assert sol.converged and sol.residual <= 1e-8
+
+
+def test_cg_iterations_not_worse_than_rs(contrast32):
+    A, b = contrast32
+    net = load_checkpoint(CHECKPOINT) if CHECKPOINT.exists() else None
+    rs = init(LinearProblem(A, b), CG(precond=AMG("rs")), rtol=1e-8).solve()
+    learned = init(LinearProblem(A, b), CG(precond=LearnedAMG(net)), rtol=1e-8).solve()
+    assert rs.converged and learned.converged and learned.residual <= 1e-8
+    assert learned.iterations <= rs.iterations
+
+
+def test_own_rs_path_matches_pyamg(contrast32):
+    """No network: this module's hierarchy is pyamg's RS (same levels, same P), omega = 1 SSOR = sym. GS."""
+    import pyamg
+
+    A, b = contrast32
+    pc = LearnedAMG(None).setup(A)
+    ml = pyamg.ruge_stuben_solver(A)
+    assert [lvl.A.shape[0] for lvl in pc.ml.levels] == [lvl.A.shape[0] for lvl in ml.levels]
+    for mine, ref in zip(pc.ml.levels[:-1], ml.levels[:-1]):
+        assert abs(mine.P - sp.csr_matrix(ref.P)).max() < 1e-10
+    r = np.random.default_rng(0).standard_normal(A.shape[0])
+    assert np.allclose(pc.apply(r), ml.aspreconditioner(cycle="V") @ r, rtol=1e-10, atol=1e-12)
+
+
+def test_predicted_P_keeps_pattern_and_rowsums(contrast32):
+    A, _ = contrast32
+    C, splitting, P = rs_level(A)
+    lvl = level_features(A, C, splitting, P)
+    torch.manual_seed(5)
+    Pn, omega = predict_level(PNet(NetConfig(hidden=8)).eval(), lvl)  # default (untrained) init
+    assert 0.6 <= omega <= 1.8
+    assert np.array_equal(Pn.indptr, P.indptr) and np.array_equal(Pn.indices, P.indices)
+    assert not np.allclose(Pn.data, P.data)  # the network changed the weights ...
+    assert np.allclose(Pn.sum(axis=1), P.sum(axis=1), rtol=1e-5, atol=1e-6)  # ... not the row sums
+    cpts = np.flatnonzero(splitting == 1)
+    assert np.array_equal(Pn[cpts].toarray(), np.eye(len(cpts)))  # C-rows: injection
+    # where RS reproduces constants (rows summing to 1), so does the learned P
+    one = np.isclose(np.asarray(P.sum(axis=1)).ravel(), 1.0)
+    assert one.sum() > 0.5 * A.shape[0]
+    assert np.allclose((Pn @ np.ones(P.shape[1]))[one], 1.0, atol=1e-5)
+
+
+def test_checkpoint_round_trip_weights_only(tmp_path):
+    net = _random_net(7)
+    path = save_checkpoint(tmp_path / "lamg.pt", net, {"note": "test"})
+    payload = torch.load(path, weights_only=True)
+    assert payload["kind"] == "learned_amg" and payload["config"]["hidden"] == 8
+    back = load_checkpoint(path)
+    A, _ = _darcy(16, "two-phase")
+    C, s, P = rs_level(A)
+    lvl = level_features(A, C, s, P)
+    assert np.array_equal(predict_level(net, lvl)[0].data, predict_level(back, lvl)[0].data)
+
+
+def test_losses_differentiable_and_rs_reference():
+    A, _ = _darcy(16, "log-normal")
+    net = PNet(NetConfig(hidden=8)).double()
+    g = torch.Generator().manual_seed(0)
+    loss = vcycle_loss(net, A, probes=4, generator=g, power=2)
+    loss.backward()
+    assert torch.isfinite(loss) and any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    from hybrid.precond.learned_amg import _prepare
+
+    rs = PNet(NetConfig(hidden=8, learn_P=False, learn_omega=False)).double()
+    tg = two_grid_loss(rs, _prepare(A), probes=8, generator=g, power=0)
+    assert 0 < tg.item() < 1  # the two-grid error contracts in the energy norm
+
+
+def test_train_smoke(tmp_path):
+    from hybrid.precond.learned_amg import train
+
+    cfg = TrainConfig(n=8, kinds=("two-phase",), samples_per_kind=2, steps=3, probes=4, power=1, batch=1,
+                      net=NetConfig(hidden=4))
+    net, info = train(cfg, out=tmp_path / "m.pt", log=None)
+    assert np.isfinite(info["final_loss"]) and (tmp_path / "m.pt").exists()
+    assert load_checkpoint(tmp_path / "m.pt").config.hidden == 4
