@@ -55,7 +55,12 @@ def test_demo_small(tmp_path, capsys):
     learning = s["learning"]
     assert learning["epochs_run"] == 2 and 0 < learning["test_rel_l2_mean"] < 1.5
     assert (tmp_path / "mgno" / "best.pt").exists()
-    assert "true relative residual" in capsys.readouterr().out
+    hybrid = s["hybrid"]  # part 3: learned beside classical on an unseen coefficient, and the loop
+    assert {"pyamg-rs+cg", "pyamg-sa+cg", "petsc-gamg+cg", "learned-amg+cg"} <= set(hybrid["single"])
+    assert all(r["converged"] and r["rel_residual"] <= 1e-8 for r in hybrid["single"].values())
+    assert all(r["converged"] for r in hybrid["loop"].values()) and "rebuild" in hybrid["loop"]
+    out = capsys.readouterr().out
+    assert "true relative residual" in out and "never seen in training" in out
 
 
 def test_bench_solvers_tiny(tmp_path):

@@ -149,3 +149,32 @@ def test_train_smoke(tmp_path):
     net, info = train(cfg, out=tmp_path / "m.pt", log=None)
     assert np.isfinite(info["final_loss"]) and (tmp_path / "m.pt").exists()
     assert load_checkpoint(tmp_path / "m.pt").config.hidden == 4
+
+
+def test_refresh_keeps_learned_P_and_matches_galerkin():
+    """Solver in the loop: refresh reuses the network's P (no inference) with new Galerkin operators."""
+    import numpy as np
+    import meshes
+    from solvers import DarcyFamily
+    from solvers.linear import CG, LinearProblem, init
+    from solvers.sampling import rotating_log_normal
+    from hybrid.precond.learned_amg import LearnedAMG, PNet
+
+    n = 32
+    fam = DarcyFamily(meshes.unit_square(n))
+    a0, a1 = list(rotating_log_normal(n, 2))
+    s0, s1 = fam.system(a0), fam.system(a1)
+    torch.manual_seed(0)
+    pc = LearnedAMG(PNet()).setup(s0.A)
+    P0 = [lvl.P.copy() for lvl in pc.ml.levels[:-1]]
+    pc.refresh(s1.A)
+    assert pc.stats["setup_network_s"] == 0.0
+    for lvl, P in zip(pc.ml.levels[:-1], P0):
+        assert abs(lvl.P - P).max() == 0
+    for fine, coarse in zip(pc.ml.levels[:-1], pc.ml.levels[1:]):
+        assert abs(coarse.A - fine.P.T @ fine.A @ fine.P).max() <= 1e-12 * abs(coarse.A).max()
+    cache = init(LinearProblem.from_system(s0), CG(precond=LearnedAMG(PNet())))
+    assert cache.solve().converged
+    cache.update(s1.A, reuse="refresh")
+    sol = cache.solve(s1.b)
+    assert sol.converged and np.linalg.norm(s1.b - s1.A @ sol.x) <= 1e-8 * np.linalg.norm(s1.b)

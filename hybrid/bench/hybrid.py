@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .results import median
-from .solvers import MAXITER, DEFAULT_MAXITER, assemble, spmv_seconds
+from .solvers import MAXITER, DEFAULT_MAXITER, assemble, run_algorithm, spmv_seconds
 
 PROBLEMS = ("darcy-rough", "darcy-contrast")
 CLASSICAL = ("pyamg-sa+cg", "pyamg-rs+cg", "pyamg-rs2+cg", "petsc-gamg+cg")
@@ -52,30 +52,6 @@ def _load(model):
     from ..precond.learned_amg import load_checkpoint
 
     return load_checkpoint(model)
-
-
-def run_algorithm(system, make, repeats: int, rtol: float = 1e-8, maxiter: int = DEFAULT_MAXITER) -> dict:
-    """Setup + solve ``repeats`` times (fresh algorithm each time); medians, spread, true residual and the
-    network time inside setup (``infer_s``, from the preconditioner's ``setup_network_s``)."""
-    from solvers.linear import LinearProblem, init
-
-    lp = LinearProblem(system.A, system.b)
-    setups, solves, infers, sol = [], [], [], None
-    for _ in range(max(1, repeats)):
-        gc.collect()
-        cache = init(lp, make(), rtol=rtol, maxiter=maxiter)
-        sol = cache.solve()
-        setups.append(sol.stats["setup_s"])
-        solves.append(sol.stats["solve_s"])
-        pc = cache.precond
-        infers.append(float(getattr(pc, "stats", {}).get("setup_network_s", 0.0)) if pc is not None else 0.0)
-        del cache
-    totals = [a + b for a, b in zip(setups, solves)]
-    return {"iterations": sol.iterations, "setup_s": median(setups), "solve_s": median(solves),
-            "infer_s": median(infers), "total_s": median(totals), "total_s_min": min(totals),
-            "total_s_max": max(totals), "rel_residual": sol.residual,
-            "converged": bool(sol.converged and sol.residual <= rtol), "retcode": sol.retcode.name,
-            "repeats": len(totals)}
 
 
 def history(system, make, rtol: float = 1e-8) -> dict:
