@@ -342,24 +342,14 @@ class LearnedAMG(AMG):
         Galerkin operators ``P^T A P`` and the coarse solver for the new matrix (same pattern as before).
         Falls back to :meth:`setup` before the first setup or when the size changed."""
         ml = self.__dict__.get("ml")
-        if ml is None or A.shape != ml.levels[0].A.shape:
-            return self.setup(A, p if p is not None else self.p)
-        from pyamg.multilevel import coarse_grid_solver
+        reused = ml is not None and A.shape == ml.levels[0].A.shape
+        out = super().refresh(A, p)
+        if reused:
+            self.stats["setup_network_s"] = 0.0
+        return out
 
-        self.A = A
-        if p is not None:
-            self.p = p
-        Al = sp.csr_matrix(A)
-        Al.sort_indices()
-        for lvl in ml.levels[:-1]:
-            lvl.A = Al
-            Al = sp.csr_matrix(lvl.R @ Al @ lvl.P)
-            Al.sort_indices()
-        ml.levels[-1].A = Al
-        ml.coarse_solver = coarse_grid_solver("pinv")
-        self._op = ml.aspreconditioner(cycle="V")
-        self.stats["setup_network_s"] = 0.0
-        return self
+    def _refresh_smoothers(self) -> None:
+        """The SSOR smoothers with the learned omegas stay: they read the level's matrix when called."""
 
     @property
     def hierarchy(self):

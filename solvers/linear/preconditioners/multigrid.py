@@ -84,21 +84,36 @@ class AMG(Preconditioner):
         ml = self.__dict__.get("ml")
         if ml is None or A.shape != ml.levels[0].A.shape:
             return self.setup(A, p if p is not None else self.p)
-        from pyamg.multilevel import coarse_grid_solver
-        from pyamg.relaxation.smoothing import change_smoothers
-
         self.A = A
         if p is not None:
             self.p = p
+        self._galerkin(A)
+        self._refresh_smoothers()
+        return self._finish_refresh()
+
+    def _refresh_smoothers(self) -> None:
+        """pyamg's smoothers precompute from the level matrices: rebuild them (subclasses with their own
+        smoothers override this)."""
+        from pyamg.relaxation.smoothing import change_smoothers
+
+        change_smoothers(self.ml, self.smoother, self.smoother)
+
+    def _galerkin(self, A) -> None:
+        """New matrices on every level of the existing hierarchy: ``A`` on top, ``R A P`` below."""
         Al = sp.csr_matrix(A)
-        for lvl in ml.levels[:-1]:
+        Al.sort_indices()
+        for lvl in self.ml.levels[:-1]:
             lvl.A = Al
             Al = sp.csr_matrix(lvl.R @ Al @ lvl.P)
             Al.sort_indices()
-        ml.levels[-1].A = Al
-        change_smoothers(ml, self.smoother, self.smoother)
-        ml.coarse_solver = coarse_grid_solver(self.options.get("coarse_solver", "pinv"))
-        self._op = ml.aspreconditioner(cycle=self.cycle)
+        self.ml.levels[-1].A = Al
+
+    def _finish_refresh(self):
+        """A new coarse solver for the new coarsest matrix and the cycle operator."""
+        from pyamg.multilevel import coarse_grid_solver
+
+        self.ml.coarse_solver = coarse_grid_solver(self.options.get("coarse_solver", "pinv"))
+        self._op = self.ml.aspreconditioner(cycle=self.cycle)
         return self
 
     def apply(self, r):
