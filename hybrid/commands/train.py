@@ -7,18 +7,25 @@ from pathlib import Path
 
 
 from ..names import MODELS
+from . import train_precond
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a learned operator on a generated dataset")
-    p.add_argument("model", choices=MODELS)
-    p.add_argument("--data", type=Path, required=True)
+    p = sub.add_parser("train", help="train a learned operator on a generated dataset, or a preconditioner")
+    p.add_argument("model", choices=(*MODELS, "precond"),
+                   help="an operator (regression on --data) or precond (SPD V-cycle trained on solver error)")
+    p.add_argument("--data", type=Path, help="HDF5 dataset from `hybrid generate` (operators only)")
+    p.add_argument("--inputs", nargs="+", default=None, metavar="FIELD",
+                   help="dataset fields stacked as the model's input channels (default: coefficient)")
+    p.add_argument("--outputs", nargs="+", default=None, metavar="FIELD",
+                   help="dataset fields the model predicts (default: solution)")
     p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, summary, PNGs)")
     p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=None, help="samples per step (default 20; precond: 4 fields)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; precond: 3e-3)")
     p.add_argument("--schedule", choices=["onecycle", "cosine"], default="onecycle")
-    p.add_argument("--loss", choices=["l2", "h1"], default="l2")
+    p.add_argument("--loss", choices=["l2", "h1", "energy", "unrolled"], default=None,
+                   help="operators: l2 (default) or h1; precond: energy (default) or unrolled")
     p.add_argument("--n-train", type=int, default=None,
                    help="first N samples for training and validation (default 1000, or 90%% of a smaller file)")
     p.add_argument("--n-test", type=int, default=None,
@@ -28,6 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default="{}", help="model config as JSON, e.g. '{\"channels\": 16}'")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
     p.add_argument("--no-progress", action="store_true")
+    train_precond.add_arguments(p)
     p.set_defaults(run=run_train)
 
     e = sub.add_parser("evaluate", help="evaluate a trained run on a dataset (any resolution)")
@@ -50,11 +58,21 @@ def run_train(args) -> int:
     from ..data import FieldDataset
     from ..training import Trainer, TrainConfig, default_sizes
 
-    n_train, n_test, note = default_sizes(len(FieldDataset(args.data)), args.n_train, args.n_test)
+    if args.model == "precond":
+        return train_precond.run(args, _device(args.device))
+    if args.data is None:
+        raise ValueError(f"train {args.model} needs --data FILE.h5 (a dataset from `hybrid generate`)")
+    if args.loss in ("energy", "unrolled"):
+        raise ValueError(f"--loss {args.loss} trains a preconditioner: use `hybrid train precond`; {args.model} "
+                         f"takes l2 or h1")
+    inputs, outputs = tuple(args.inputs or TrainConfig.inputs), tuple(args.outputs or TrainConfig.outputs)
+    n_train, n_test, note = default_sizes(len(FieldDataset(args.data, inputs, outputs)), args.n_train, args.n_test)
     if note:
         print(f"{args.data}: {note}")
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                      loss=args.loss, n_train=n_train, n_test=n_test, patience=args.patience)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=20 if args.batch_size is None else args.batch_size,
+                      lr=1e-3 if args.lr is None else args.lr,
+                      schedule=args.schedule, loss=args.loss or "l2", n_train=n_train, n_test=n_test,
+                      patience=args.patience, inputs=inputs, outputs=outputs)
     try:
         model_config = json.loads(args.config)
     except json.JSONDecodeError as e:

@@ -89,6 +89,20 @@ class NeuralPreconditioner(Preconditioner):
         self.linear = bool(getattr(model, "is_linear", False))
         self.symmetric = bool(getattr(model, "is_symmetric", False)) and self.linear
 
+    @classmethod
+    def from_checkpoint(cls, path, grid=None, device="cpu", **kwargs) -> "NeuralPreconditioner":
+        """The preconditioner of a ``hybrid train precond`` checkpoint (``RUN/best.pt`` or the run directory),
+        loaded with ``torch.load(weights_only=True)``; its coefficient transform comes from the run."""
+        from pathlib import Path
+
+        from ..training.precond import TRANSFORMS, load_model
+
+        path = Path(path)
+        model, payload = load_model(path / "best.pt" if path.is_dir() else path, device)
+        transform = payload.get("train", {}).get("config", {}).get("coefficient_transform")
+        kwargs.setdefault("coefficient_transform", TRANSFORMS.get(transform))
+        return cls(model, grid=grid, device=device, **kwargs)
+
     def setup(self, A, p=None):
         super().setup(A, p)
         n = A.shape[0]

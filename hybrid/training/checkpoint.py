@@ -23,9 +23,12 @@ class CheckpointError(ValueError):
     pass
 
 
-def save(path, model_name: str, model, processor: DataProcessor | None, extra: dict | None = None) -> Path:
+def save(path, model_name: str, model, processor: DataProcessor | None, extra: dict | None = None,
+         config: dict | None = None) -> Path:
+    """Write a checkpoint atomically; ``config`` defaults to the model's typed config (``model.config``)."""
     path = Path(path)
-    payload = {"format": FORMAT, "version": __version__, "model": model_name, "config": config_dict(model),
+    config = config_dict(model) if config is None else config
+    payload = {"format": FORMAT, "version": __version__, "model": model_name, "config": config,
                # tensors only: some libraries (neuraloperator) put Python objects in their state_dict, which
                # would make the file unloadable with weights_only=True
                "state_dict": {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)},
@@ -57,6 +60,9 @@ def load(path, device="cpu"):
     """``(model_name, model, processor, payload)``; raises :class:`CheckpointError` on foreign/tampered files."""
     path = Path(path)
     payload = read_payload(path, device)
+    if payload.get("task") == "precond":
+        raise CheckpointError(f"{path} holds a preconditioner ({payload.get('model')}), not an operator: load it with "
+                              f"NeuralPreconditioner.from_checkpoint or hybrid.training.precond.load_model")
     try:
         model = build(payload["model"], payload["config"])
         model.load_state_dict(payload["state_dict"])
