@@ -178,3 +178,19 @@ def test_refresh_keeps_learned_P_and_matches_galerkin():
     cache.update(s1.A, reuse="refresh")
     sol = cache.solve(s1.b)
     assert sol.converged and np.linalg.norm(s1.b - s1.A @ sol.x) <= 1e-8 * np.linalg.norm(s1.b)
+
+
+def test_cli_train_learned_amg_then_solve(tmp_path):
+    from hybrid.cli import main
+
+    ck = tmp_path / "l.pt"
+    assert main(["train", "learned-amg", "--n", "12", "--samples", "3", "--epochs", "2", "--no-progress",
+                 "--out", str(ck)]) == 0
+    out = tmp_path / "s.json"
+    assert main(["solve", "darcy", "--n", "24", "--method", "learned-amg+cg", "--model", str(ck),
+                 "--json", str(out)]) == 0
+    import json
+
+    s = json.loads(out.read_text())
+    assert s["converged"] and s["rel_residual"] <= 1e-8
+    assert main(["train", "learned-amg", "--out", str(tmp_path / "dir"), "--epochs", "1"]) == 2  # not *.pt

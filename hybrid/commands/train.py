@@ -7,13 +7,14 @@ from pathlib import Path
 
 
 from ..names import MODELS
-from . import train_precond
+from . import train_learned_amg, train_precond
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a learned operator on a generated dataset, or a preconditioner")
-    p.add_argument("model", choices=(*MODELS, "precond"),
-                   help="an operator (regression on --data) or precond (SPD V-cycle trained on solver error)")
+    p.add_argument("model", choices=(*MODELS, "precond", "learned-amg"),
+                   help="an operator (regression on --data), precond (SPD V-cycle trained on solver error) or "
+                        "learned-amg (network for Ruge-Stuben AMG; --out FILE.pt)")
     p.add_argument("--data", type=Path, help="HDF5 dataset from `hybrid generate` (operators only)")
     p.add_argument("--inputs", nargs="+", default=None, metavar="FIELD",
                    help="dataset fields stacked as the model's input channels (default: coefficient)")
@@ -60,6 +61,8 @@ def run_train(args) -> int:
 
     if args.model == "precond":
         return train_precond.run(args, _device(args.device))
+    if args.model == "learned-amg":
+        return train_learned_amg.run(args)
     if args.data is None:
         raise ValueError(f"train {args.model} needs --data FILE.h5 (a dataset from `hybrid generate`)")
     if args.loss in ("energy", "unrolled"):
