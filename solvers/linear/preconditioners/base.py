@@ -135,11 +135,15 @@ def refresh_precond(pc, A, p=None):
 
 
 def stats_delta(before: dict, after: dict) -> dict:
-    """Per-solve counters: numbers in ``after`` minus those in ``before`` (other entries as in ``after``)."""
+    """Per-solve counters: numbers in ``after`` minus those in ``before`` (other entries as in ``after``).
+    Entries named ``setup_*`` describe the current setup (e.g. a network's ``setup_network_s``), not a
+    running count, and are reported as they are."""
     out = {}
     for k, v in after.items():
         b = before.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(b, (int, float)) \
+        if k.startswith("setup_"):
+            out[k] = v
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(b, (int, float)) \
                 and not isinstance(b, bool):
             out[k] = v - b
         elif isinstance(v, dict) and isinstance(b, dict):
