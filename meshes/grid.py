@@ -81,11 +81,6 @@ class GridView:
         """Dof of each flat grid index (the inverse permutation of :attr:`grid_of_dof`)."""
         return self._dof_of_grid
 
-    @property
-    def _grid_of_dof(self) -> np.ndarray:
-        """Old private name of :attr:`grid_of_dof` (kept for callers not yet moved)."""
-        return self.grid_of_dof
-
     def __repr__(self) -> str:
         return f"GridView(shape={self.shape}, origin={self.origin}, spacing={self.spacing})"
 

@@ -67,7 +67,7 @@ class Oracle(torch.nn.Module):
         free = np.setdiff1d(np.arange(n), constrained)
         Ainv = np.zeros((n, n))
         Ainv[np.ix_(free, free)] = np.linalg.inv(A.toarray()[np.ix_(free, free)])
-        perm = g._grid_of_dof  # dof -> grid
+        perm = g.grid_of_dof  # dof -> grid
         G = np.zeros((n, n))
         G[np.ix_(perm, perm)] = Ainv
         self.register_buffer("G", torch.as_tensor(G, dtype=torch.float64))

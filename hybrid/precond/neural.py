@@ -20,13 +20,13 @@ from solvers.linear.preconditioners.base import Preconditioner, param
 
 def _grid_maps(grid, n: int):
     """``(shape, grid_of_dof, dof_of_grid)`` from a ``GridView`` (or an object with ``shape`` and
-    ``_grid_of_dof``) or a plain shape ``(ny, nx)`` for dofs already in grid (row-major) order."""
+    ``grid_of_dof``) or a plain shape ``(ny, nx)`` for dofs already in grid (row-major) order."""
     if isinstance(grid, tuple):
         shape = (int(grid[0]), int(grid[1]))
         g2d = np.arange(shape[0] * shape[1])
     else:
         shape = tuple(grid.shape)
-        g2d = np.asarray(grid._grid_of_dof)
+        g2d = np.asarray(grid.grid_of_dof)
     if shape[0] * shape[1] != n:
         raise ValueError(f"NeuralPreconditioner: the grid {shape} has {shape[0] * shape[1]} nodes, the matrix "
                          f"{n} rows")
