@@ -34,7 +34,7 @@ LOOP_STRATEGIES = {
 }
 
 
-def _factories(model, methods=None) -> dict:
+def _factories(model, methods=None, device="cpu") -> dict:
     from solvers.linear import method
 
     from ..precond.methods import BENCH_LEARNED, learned_method
@@ -43,8 +43,8 @@ def _factories(model, methods=None) -> dict:
     if model is not None:
         loaded = _load(model)
         for name in methods or BENCH_LEARNED:
-            learned_method(name, loaded)  # unknown names fail here, before any timing
-            out[name] = lambda name=name: learned_method(name, loaded)
+            learned_method(name, loaded, device)  # unknown names fail here, before any timing
+            out[name] = lambda name=name: learned_method(name, loaded, device)
     return out
 
 
@@ -121,10 +121,10 @@ def run_loop(n: int, solves: int, model=None, repeats: int = 1, log=print) -> li
 
 
 def run(sizes, problems=PROBLEMS, repeats: int = 3, model=None, methods=None, loop_n: int = 256,
-        loop_solves: int = 50, plot=None, log=print) -> list[dict]:
+        loop_solves: int = 50, plot=None, device="cpu", log=print) -> list[dict]:
     """All rows; ``methods``: learned method names (default ``BENCH_LEARNED``, needs ``model``);
     ``plot``: a PNG path for the convergence figure (largest size, each problem)."""
-    factories = _factories(model, methods)
+    factories = _factories(model, methods, device)
     records, histories = [], {}
     for problem in problems:
         for n in sizes:

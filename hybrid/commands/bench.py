@@ -19,13 +19,13 @@ def add_parser(sub) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
-    p.add_argument("--device", default="cpu", help="operators: cpu or cuda")
+    p.add_argument("--device", default="cpu", help="operators, hybrid (the learned-AMG network): cpu or cuda")
     p.add_argument("--model", type=Path, default=None,
                    help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present)")
     p.add_argument("--methods", type=lambda s: s.split(","), default=None,
                    help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg)")
     p.add_argument("--loop-n", type=int, default=None, help="hybrid: size of the 50-solve loop (default 256)")
-    p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50)")
+    p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50; 0 skips the loop)")
     p.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="operators: datasets and runs")
     p.add_argument("--json", type=Path, required=True, help="output file, e.g. bench/results/solvers.json")
     p.add_argument("--report", action="store_true", help="only print the markdown table of an existing --json file")
@@ -62,7 +62,7 @@ def _hybrid(args, suite):
     plot = args.json.with_name(args.json.stem + "-convergence.png")
     return suite.run(sizes, args.problems or list(suite.PROBLEMS), args.repeats, model=model,
                      methods=args.methods, loop_n=args.loop_n or (128 if args.quick else 256),
-                     loop_solves=args.loop_solves or (20 if args.quick else 50), plot=plot)
+                     loop_solves=(20 if args.quick else 50) if args.loop_solves is None else args.loop_solves, plot=plot, device=args.device)
 
 
 #: the learned-AMG checkpoint shipped with the repository (trained at n = 32, 12 KB)

@@ -246,13 +246,16 @@ def _new_p_values(net: PNet, lvl: LevelData, device="cpu", dtype=torch.float32):
     return p, omega
 
 
-def predict_level(net: PNet, lvl: LevelData) -> tuple[sp.csr_matrix, float]:
-    """The learned prolongation (same sparsity as RS's) and SSOR omega for one level."""
+def predict_level(net: PNet, lvl: LevelData, device="cpu") -> tuple[sp.csr_matrix, float]:
+    """The learned prolongation (same sparsity as RS's) and SSOR omega for one level; the network runs on
+    ``device`` (features are computed with numpy on the host and copied there)."""
     with torch.inference_mode():
-        p, omega = _new_p_values(net, lvl)
+        p, omega = _new_p_values(net, lvl, device=device)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
     P = lvl.P.copy()
     P.data = P.data.copy()
-    P.data[lvl.f_pos] = p.double().numpy()
+    P.data[lvl.f_pos] = p.double().cpu().numpy()
     return P, float(omega)
 
 
@@ -268,6 +271,7 @@ class LearnedAMG(AMG):
     theta, second_pass, interpolation : RS strength threshold, RS second pass, ``"classical"``/``"direct"``.
     learn_levels : apply the network on the first ``learn_levels`` levels (``None``: all); RS elsewhere.
     max_coarse, max_levels : as in pyamg.
+    device : where the network runs (``"cpu"`` or ``"cuda"``); features and the cycle stay on the host.
 
     ``stats`` gains ``setup_network_s`` (features + inference) and the per-level ``omegas``.
 
@@ -285,11 +289,14 @@ class LearnedAMG(AMG):
 
     def __init__(self, model=None, theta: float = 0.25, second_pass: bool = False,
                  interpolation: str = "classical", learn_levels: int | None = None, max_coarse: int = 10,
-                 max_levels: int = 30, sweeps: int = 1):
+                 max_levels: int = 30, sweeps: int = 1, device="cpu"):
         super().__init__("rs")
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available here")
         if isinstance(model, (str, Path)):
-            model = load_checkpoint(model)
-        self.model = model
+            model = load_checkpoint(model, device=device)
+        self.model = model.to(device) if model is not None else None
+        self.device = device
         self.theta, self.second_pass, self.interpolation = theta, second_pass, interpolation
         self.learn_levels, self.max_coarse, self.max_levels, self.sweeps = learn_levels, max_coarse, max_levels, sweeps
 
@@ -313,7 +320,7 @@ class LearnedAMG(AMG):
             use_net = net is not None and (self.learn_levels is None or len(levels) <= self.learn_levels)
             if use_net:
                 t = time.perf_counter()
-                P, omega = predict_level(net, level_features(Al, C, splitting, P))
+                P, omega = predict_level(net, level_features(Al, C, splitting, P), self.device)
                 net_s += time.perf_counter() - t
             lvl = levels[-1]
             lvl.P, lvl.R, lvl.splitting = P, sp.csr_matrix(P.T), splitting

@@ -30,12 +30,12 @@ def _net(model, learn_P=None, learn_omega=None):
 
 
 def _learned_amg(**options):
-    def make(model) -> Algorithm:
+    def make(model, device="cpu") -> Algorithm:
         from .learned_amg import LearnedAMG
 
         switches = {k: v for k, v in options.items() if k in ("learn_P", "learn_omega")}
         rest = {k: v for k, v in options.items() if k not in switches}
-        return CG(precond=LearnedAMG(_net(model, **switches), **rest))
+        return CG(precond=LearnedAMG(_net(model, **switches), device=device, **rest))
     return make
 
 
@@ -52,10 +52,10 @@ LEARNED_METHODS: dict[str, Callable[[object], Algorithm]] = {
 BENCH_LEARNED = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg")
 
 
-def learned_method(name: str, model) -> Algorithm:
+def learned_method(name: str, model, device="cpu") -> Algorithm:
     """The learned algorithm ``name`` with ``model``; unknown names or a missing model raise ``ValueError``."""
     if name not in LEARNED_METHODS:
         raise ValueError(f"unknown learned method {name!r}; choose one of: {', '.join(LEARNED_METHODS)}")
     if model is None:
         raise ValueError(f"method {name!r} needs a trained model: pass --model PATH (e.g. bench/models/learned_amg.pt)")
-    return LEARNED_METHODS[name](model)
+    return LEARNED_METHODS[name](model, device)
