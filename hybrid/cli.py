@@ -12,11 +12,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import bench, demo, generate, solve, train
+    from .commands import bench, demo, generate, invert, solve, train
 
     parser = argparse.ArgumentParser(prog="hybrid", description="Solver-hybrid toolkit for PDEs.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, solve, generate, train, bench):
+    for module in (demo, solve, generate, train, invert, bench):
         module.add_parser(sub)
     return parser
 

@@ -17,4 +17,14 @@ MODELS = ("mgno", "unet", "fno", "deeponet")
 #: ``--method`` with ``--model``: :data:`hybrid.precond.methods.LEARNED_METHODS`
 LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg")
 #: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
-BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid")
+BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse")
+#: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`
+INVERSE_PROBLEMS = ("darcy",)
+#: ``hybrid invert --method``: :data:`hybrid.commands.invert.METHODS`
+INVERSE_METHODS = ("adjoint",)
+#: ``hybrid invert --reg``: :data:`hybrid.inverse.regularization.REGULARIZERS`
+INVERSE_REGULARIZERS = ("none", "l2", "h1", "tv")
+#: ``hybrid invert --optimizer``: :data:`hybrid.inverse.darcy_inversion.OPTIMIZERS`
+INVERSE_OPTIMIZERS = ("lbfgs", "adam")
+#: ``hybrid invert --noise-model``: :data:`hybrid.inverse.noise.NOISE_MODELS`
+NOISE_MODELS = ("additive", "multiplicative")

@@ -61,3 +61,22 @@ def save_loss_curves(path, history: dict) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return _save(plt, fig, path)
+
+
+def save_history(path, histories: dict[str, np.ndarray], xlabel="iteration", ylabel="", hlines=None) -> Path:
+    """Semilog curves in their own units (not normalized), with optional labelled horizontal lines
+    (``{label: value}``, e.g. the discrepancy-principle target of an inversion)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, h in histories.items():
+        h = np.asarray(h, dtype=float)
+        if h.size:
+            ax.semilogy(np.arange(len(h)), h, marker=".", label=label)
+    for label, value in (hlines or {}).items():
+        if value is not None and value > 0:
+            ax.axhline(value, color="k", linestyle="--", linewidth=1, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(plt, fig, path)

@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes (under ~2 minutes on 2 cores)")
     p.add_argument("--sizes", type=lambda s: [int(t) for t in s.split(",")], default=None,
                    help="comma-separated n values (overrides --quick)")
-    p.add_argument("--problems", type=lambda s: s.split(","), default=None)
+    p.add_argument("--problems", type=lambda s: s.split(","), default=None,
+                   help="solvers/hybrid: problems; inverse: test sets (log-normal,two-phase)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
@@ -65,10 +66,16 @@ def _hybrid(args, suite):
                      loop_solves=(20 if args.quick else 50) if args.loop_solves is None else args.loop_solves, plot=plot, device=args.device)
 
 
+def _inverse(args, suite):
+    n, samples = (32, 3) if args.quick else (64, 10)
+    n = args.sizes[0] if args.sizes else n
+    return suite.run(n, samples, coefficients=args.problems or tuple(suite.COEFFICIENTS))
+
+
 #: the learned-AMG checkpoint shipped with the repository (trained at n = 32, 12 KB)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "learned_amg.pt"
 
-SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid}
+SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid, "inverse": _inverse}
 
 
 def run(args) -> int:

@@ -1,0 +1,155 @@
+"""``hybrid invert PROBLEM``: recover a coefficient from (synthetic, noisy) observations and plot it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..names import INVERSE_METHODS, INVERSE_PROBLEMS, INVERSE_REGULARIZERS, INVERSE_OPTIMIZERS, NOISE_MODELS
+
+DESCRIPTION = ("Make synthetic data from a true coefficient (--truth; solved on a mesh --data-refine times finer, "
+               "so the inversion does not see its own discretization), add noise, and invert it by adjoint-based "
+               "optimization of the log-coefficient with Tikhonov (l2, h1) or total-variation regularization, "
+               "stopping by the discrepancy principle (misfit <= tau * noise). Writes truth/reconstruction/error "
+               "and misfit-history PNGs and summary.json to --out.")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("invert", help="recover a coefficient from noisy observations (adjoint optimization)",
+                       description=DESCRIPTION)
+    p.add_argument("problem", choices=INVERSE_PROBLEMS)
+    p.add_argument("--n", type=int, default=32, help="cells per side of the unit square (default 32)")
+    p.add_argument("--truth", default="log-normal:sigma=0.5,seed=1",
+                   help="true coefficient: a number or two-phase|contrast|log-normal|inclusions[:key=value,...] "
+                        "(default log-normal:sigma=0.5,seed=1)")
+    p.add_argument("--noise", type=float, default=0.01, help="relative noise level (default 0.01 = 1%%)")
+    p.add_argument("--noise-model", default="additive", choices=NOISE_MODELS)
+    p.add_argument("--sensors", default="all", help="'all' nodes or K (K quasi-random interior points)")
+    p.add_argument("--reg", default="h1", choices=INVERSE_REGULARIZERS)
+    p.add_argument("--weight", type=float, default=1e-5, help="regularization weight (default 1e-5)")
+    p.add_argument("--method", default="adjoint", choices=INVERSE_METHODS)
+    p.add_argument("--optimizer", default="lbfgs", choices=INVERSE_OPTIMIZERS)
+    p.add_argument("--maxiter", type=int, default=200)
+    p.add_argument("--tau", type=float, default=1.1, help="discrepancy-principle factor (default 1.1)")
+    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
+    p.add_argument("--solver", default="direct-superlu",
+                   help="linear solver of the forward/adjoint solves: a --method name of `hybrid solve` "
+                        "(default direct-superlu; pyamg-sa+cg for large n)")
+    p.add_argument("--data-refine", type=int, default=2, help="data from a mesh this many times finer (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="sensor placement and noise")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=run)
+
+
+def _sensors(text: str):
+    if text == "all":
+        return "all"
+    try:
+        k = int(text)
+    except ValueError:
+        raise ValueError(f"--sensors {text!r}: expected 'all' or a positive number of sensors") from None
+    if k < 1:
+        raise ValueError(f"--sensors must be 'all' or a positive number, got {k}")
+    return k
+
+
+def check_args(args) -> None:
+    """What the command line alone can tell, before any mesh or solve."""
+    from solvers.linear.methods import METHODS
+    from solvers.sampling import field_from_spec
+
+    from ..inverse.noise import check_noise_level
+
+    if args.n < 2:
+        raise ValueError(f"--n must be an integer >= 2, got {args.n}")
+    if args.data_refine < 1:
+        raise ValueError(f"--data-refine must be a positive integer, got {args.data_refine}")
+    if args.maxiter < 1:
+        raise ValueError(f"--maxiter must be a positive integer, got {args.maxiter}")
+    try:
+        check_noise_level(args.noise)
+    except ValueError as e:
+        raise ValueError(f"--noise {args.noise}: {e}") from None
+    if not (args.weight >= 0 and args.weight < float("inf")):
+        raise ValueError(f"--weight must be finite and non-negative, got {args.weight}")
+    if not args.tau >= 1:
+        raise ValueError(f"--tau must be >= 1, got {args.tau}")
+    if args.solver not in METHODS:
+        raise ValueError(f"--solver {args.solver!r}: unknown; use one of: {', '.join(METHODS)}")
+    field_from_spec(args.truth)  # raises naming a bad field name or parameter
+    _sensors(args.sensors)
+
+
+# -- problems and methods: registries (names in hybrid.names) ---------------------------------------------------
+def _darcy(args):
+    from ..inverse import darcy_problem
+
+    return darcy_problem(args.n, args.truth, noise=args.noise, sensors=_sensors(args.sensors),
+                         noise_model=args.noise_model, seed=args.seed, refine=args.data_refine, method=args.solver)
+
+
+def _adjoint(args, problem, callback):
+    from ..inverse import invert_darcy
+
+    return invert_darcy(problem.data, problem.family, observe=problem.observe, solver=problem.solver,
+                        noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau, reg=args.reg,
+                        weight=args.weight, optimizer=args.optimizer, maxiter=args.maxiter, lr=args.lr,
+                        truth=problem.truth, callback=callback)
+
+
+#: ``hybrid invert PROBLEM`` -> maker(args) -> problem (family, solver, observe, data, noise_norm, truth)
+PROBLEMS = {"darcy": _darcy}
+#: ``--method`` -> runner(args, problem, callback) -> InversionResult
+METHODS = {"adjoint": _adjoint}
+
+
+def run(args) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from meshes import GridView
+
+    from ..plots import save_fields, save_history
+
+    check_args(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    problem = PROBLEMS[args.problem](args)
+    print(f"{args.problem}: n={args.n}, {problem.solver.ndofs} dofs, "
+          f"{'all nodes' if args.sensors == 'all' else args.sensors + ' sensors'}, noise {args.noise:g} "
+          f"({args.noise_model}), reg {args.reg} weight {args.weight:g}, {args.method} ({args.optimizer})")
+    bar = tqdm(total=args.maxiter, disable=args.no_progress, file=sys.stderr, desc="invert", unit="it")
+
+    def progress(rec):
+        if rec["iteration"] > 0:
+            bar.update(1)
+        bar.set_postfix(misfit=f"{rec['misfit']:.2e}", error=f"{rec.get('rel_error', float('nan')):.3f}")
+
+    result = METHODS[args.method](args, problem, progress)
+    bar.close()
+
+    view = GridView(problem.family.mesh)
+    truth, rec = view.to_grid(problem.truth), view.to_grid(result.a)
+    files = {
+        "fields": save_fields(args.out / "coefficient.png",
+                              {"truth": truth, "reconstruction": rec, "error": rec - truth}),
+        "history": save_history(args.out / "misfit.png",
+                                {"misfit ||Hu-d||/||d||": result.history["misfit"],
+                                 "coefficient rel. L2 error": result.history["rel_error"]},
+                                ylabel="relative", hlines={"tau * noise": result.target}),
+    }
+    summary = {"problem": args.problem, "n": args.n, "dofs": problem.solver.ndofs, "truth": args.truth,
+               "noise": args.noise, "noise_model": args.noise_model, "sensors": args.sensors, "reg": args.reg,
+               "weight": args.weight, "method": args.method, "optimizer": args.optimizer, "tau": args.tau,
+               "solver": args.solver, "data_refine": args.data_refine, "seed": args.seed,
+               "rel_l2_coeff_initial": result.history["rel_error"][0], **result.summary(),
+               "history": result.history, "files": {k: str(v) for k, v in files.items()}}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    np.save(args.out / "coefficient.npy", result.a)
+    print(f"{result.stopped} after {result.iterations} iterations ({result.forward_solves} forward + "
+          f"{result.adjoint_solves} adjoint solves, {result.seconds:.2f} s): misfit {result.misfit:.3e}"
+          f"{'' if result.target is None else f' (target {result.target:.3e})'}, coefficient rel. L2 error "
+          f"{result.history['rel_error'][0]:.3f} -> {result.history['rel_error'][-1]:.4f}")
+    print(f"wrote {args.out}/summary.json, coefficient.png, misfit.png, coefficient.npy")
+    return 0

@@ -1,0 +1,20 @@
+"""Inverse problems: differentiable FEM solves (adjoint backward) and PDE-constrained optimization.
+
+- :class:`DarcySolver` (forward/adjoint solves of a ``DarcyFamily``, exact coefficient gradients),
+- :func:`differentiable_solve` (``torch.autograd.Function``: coefficient -> solution),
+- observation operators :class:`AllNodes`, :class:`Sensors`,
+- :func:`darcy_problem` (synthetic data from a finer mesh), :func:`add_noise`, regularizers (``l2``, ``h1``, ``tv``), and :func:`invert_darcy`.
+"""
+
+from .darcy_solver import DarcySolver, SolveCounts
+from .differentiable import DarcySolve, differentiable_solve, sparse_apply
+from .observations import AllNodes, Observation, Sensors, halton_points, p1_interpolation_matrix
+from .noise import NOISE_MODELS, add_noise
+from .regularization import REGULARIZERS, make_regularizer
+from .synthetic import DarcyInverseProblem, darcy_problem
+from .darcy_inversion import OPTIMIZERS, InversionResult, invert_darcy, relative_l2_error, mass_matrix
+
+__all__ = ["DarcySolver", "SolveCounts", "DarcySolve", "differentiable_solve", "sparse_apply", "AllNodes",
+           "Observation", "Sensors", "halton_points", "p1_interpolation_matrix", "NOISE_MODELS", "add_noise",
+           "REGULARIZERS", "make_regularizer", "OPTIMIZERS", "InversionResult", "invert_darcy",
+           "relative_l2_error", "mass_matrix", "DarcyInverseProblem", "darcy_problem"]
