@@ -171,12 +171,19 @@ def test_sigterm_writes_the_index(tmp_path):
     out = tmp_path / "t.h5"
     cmd = [str(BIN / "hybrid"), "generate", "darcy", "--samples", "40000", "--n", "16", "--block", "8",
            "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(store.parts_dir(out).glob("block_*.h5"))) < 30:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as fh:  # a file, not a pipe: an unread pipe can fill and block the child
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fh, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list(store.parts_dir(out).glob("block_*.h5"))) < 30:
+            time.sleep(0.02)
+        assert proc.poll() is None, f"finished before SIGTERM: {err.read_text()[-2000:]}"
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"no exit 60 s after SIGTERM: {err.read_text()[-2000:]}") from None
     on_disk = len(list(store.parts_dir(out).glob("block_*.h5")))
     assert count(out) == (8 * on_disk, False)
     assert not lock_path(out).exists()
