@@ -17,13 +17,17 @@ def add_parser(sub) -> None:
                         "learned-amg (network for Ruge-Stuben AMG; --out FILE.pt)")
     p.add_argument("--data", type=Path, help="HDF5 dataset from `hybrid generate` (operators only)")
     p.add_argument("--inputs", nargs="+", default=None, metavar="FIELD",
-                   help="dataset fields stacked as the model's input channels (default: coefficient)")
+                   help="dataset fields stacked as the model's input channels (default: coefficient; EIT files: "
+                        "patterns dtn)")
     p.add_argument("--outputs", nargs="+", default=None, metavar="FIELD",
-                   help="dataset fields the model predicts (default: solution)")
+                   help="dataset fields the model predicts (default: solution; EIT files: conductivity)")
+    p.add_argument("--noise", type=float, default=0.0, metavar="LEVEL",
+                   help="multiplicative noise on the measured inputs of the validation and test sets (0.1 = 10%%)")
     p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, summary, PNGs)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=None, help="samples per step (default 20; precond: 4 fields)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3; precond: 3e-3)")
+    p.add_argument("--weight-decay", type=float, default=None, help="Adam L2 weight decay (default 1e-4)")
     p.add_argument("--schedule", choices=["onecycle", "cosine"], default="onecycle")
     p.add_argument("--loss", choices=["l2", "h1", "energy", "unrolled"], default=None,
                    help="operators: l2 (default) or h1; precond: energy (default) or unrolled")
@@ -43,6 +47,8 @@ def add_parser(sub) -> None:
     e.add_argument("run_dir", type=Path)
     e.add_argument("--data", type=Path, required=True)
     e.add_argument("--last", type=int, default=100, help="evaluate on the last N samples (default 100)")
+    e.add_argument("--noise", type=float, default=0.0, metavar="LEVEL",
+                   help="multiplicative noise on the measured inputs (0.1 = 10%%)")
     e.add_argument("--device", default="cpu")
     e.set_defaults(run=run_evaluate)
 
@@ -56,7 +62,7 @@ def _device(name: str) -> str:
 
 
 def run_train(args) -> int:
-    from ..data import FieldDataset
+    from ..data import FieldDataset, default_fields
     from ..training import Trainer, TrainConfig, default_sizes
 
     if args.model == "precond":
@@ -68,14 +74,16 @@ def run_train(args) -> int:
     if args.loss in ("energy", "unrolled"):
         raise ValueError(f"--loss {args.loss} trains a preconditioner: use `hybrid train precond`; {args.model} "
                          f"takes l2 or h1")
-    inputs, outputs = tuple(args.inputs or TrainConfig.inputs), tuple(args.outputs or TrainConfig.outputs)
+    inputs, outputs = default_fields(args.data)  # by the file's problem: EIT trains (patterns, dtn) -> conductivity
+    inputs, outputs = tuple(args.inputs or inputs), tuple(args.outputs or outputs)
     n_train, n_test, note = default_sizes(len(FieldDataset(args.data, inputs, outputs)), args.n_train, args.n_test)
     if note:
         print(f"{args.data}: {note}")
     cfg = TrainConfig(epochs=args.epochs, batch_size=20 if args.batch_size is None else args.batch_size,
                       lr=1e-3 if args.lr is None else args.lr,
                       schedule=args.schedule, loss=args.loss or "l2", n_train=n_train, n_test=n_test,
-                      patience=args.patience, inputs=inputs, outputs=outputs)
+                      patience=args.patience, inputs=inputs, outputs=outputs, noise=args.noise,
+                      **({} if args.weight_decay is None else {"weight_decay": args.weight_decay}))
     try:
         model_config = json.loads(args.config)
     except json.JSONDecodeError as e:
@@ -91,7 +99,7 @@ def run_train(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from ..data import FieldDataset
+    from ..data import FieldDataset, multiplicative_noise
     from ..training import evaluate_model, load
 
     ck = args.run_dir / "best.pt" if args.run_dir.is_dir() else args.run_dir
@@ -100,8 +108,9 @@ def run_evaluate(args) -> int:
     full = FieldDataset(args.data, tc.get("inputs", ["coefficient"]), tc.get("outputs", ["solution"]))
     n = min(args.last, len(full))
     x, y = FieldDataset(args.data, full.inputs, full.outputs, indices=range(len(full) - n, len(full))).arrays()
+    x = multiplicative_noise(x, args.noise, full.measured_inputs, seed=1)
     res = evaluate_model(model, processor, x, y, device=args.device)
     res.pop("pred")
-    res.update(model=name, data=str(args.data), resolution=list(x.shape[-2:]))
+    res.update(model=name, data=str(args.data), resolution=list(y.shape[-2:]), noise=args.noise)
     print(json.dumps(res, indent=2))
     return 0

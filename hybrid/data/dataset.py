@@ -1,4 +1,5 @@
-"""``FieldDataset``: a lazy torch view of a ``hybrid generate`` HDF5 file."""
+"""``FieldDataset``: a lazy torch view of a ``hybrid generate`` HDF5 file, and the fields each problem's files
+train on by default (:func:`default_fields`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+#: ``problem`` attribute of a file -> (input fields, output fields) that ``hybrid train`` uses when
+#: ``--inputs``/``--outputs`` are not given. EIT learns the inverse map: the measurements (each boundary
+#: pattern beside its Dirichlet-to-Neumann response, two channels of shape ``(patterns, boundary nodes)``;
+#: ``patterns`` is stored once under ``fixed/``) to the conductivity on the ``(n+1, n+1)`` grid.
+TRAINING_FIELDS = {"eit": (("patterns", "dtn"), ("conductivity",))}
+#: every other problem: coefficient -> solution
+DEFAULT_FIELDS = (("coefficient",), ("solution",))
+
+
+def default_fields(path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(inputs, outputs)`` for the file's problem (its ``problem`` attribute): see :data:`TRAINING_FIELDS`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset not found: {path}")
+    with h5py.File(path, "r") as f:
+        problem = f.attrs.get("problem", "")
+    return TRAINING_FIELDS.get(str(problem), DEFAULT_FIELDS)
+
 
 class FieldDataset(Dataset):
     """Pairs ``(x, y)`` of ``(channels, ny, nx)`` tensors read on demand from an HDF5 dataset.
@@ -17,7 +36,9 @@ class FieldDataset(Dataset):
     Parameters
     ----------
     path : file written by ``hybrid generate`` (complete or partial: only complete samples are used).
-    inputs, outputs : field names stacked as channels (e.g. ``("coefficient",)``, ``("solution",)``).
+    inputs, outputs : field names stacked as channels (e.g. ``("coefficient",)``, ``("solution",)``). A name
+        that is not a per-sample field but an array stored once under ``fixed/`` (EIT's ``patterns``) is
+        repeated for every sample; the fields stacked together must have the same shape.
     indices : subset of sample indices (after dropping incomplete ones), e.g. a train/test split.
     dtype : torch dtype of the returned tensors.
 
@@ -37,12 +58,22 @@ class FieldDataset(Dataset):
             raise FileNotFoundError(f"dataset not found: {self.path}")
         self.inputs, self.outputs, self.dtype = tuple(inputs), tuple(outputs), dtype
         with h5py.File(self.path, "r") as f:
+            fixed = f["fixed"] if isinstance(f.get("fixed"), h5py.Group) else {}
+            self.fixed = tuple(name for name in (*self.inputs, *self.outputs) if name not in f and name in fixed)
             for name in (*self.inputs, *self.outputs):
-                if name not in f:
+                if name not in f and name not in self.fixed:
                     fields = [k for k in f if k not in ("mesh", "complete", "fixed")]
-                    raise ValueError(f"{self.path} has no field {name!r}; it has: {', '.join(fields)}")
+                    stored = [f"{k} (fixed)" for k in fixed if k not in f]
+                    raise ValueError(f"{self.path} has no field {name!r}; it has: {', '.join(fields + stored)}")
+            shapes = {name: tuple(fixed[name].shape if name in self.fixed else f[name].shape[1:])
+                      for name in (*self.inputs, *self.outputs)}
+            for role, names in (("inputs", self.inputs), ("outputs", self.outputs)):
+                if len({shapes[name] for name in names}) > 1:
+                    listed = ", ".join(f"{name} {shapes[name]}" for name in names)
+                    raise ValueError(f"{self.path}: the {role} are stacked as channels and need one shape per "
+                                     f"sample; they have {listed}")
             for name in (*self.inputs, *self.outputs):
-                kind = f[name].dtype
+                kind = (fixed[name] if name in self.fixed else f[name]).dtype
                 if kind.kind == "c":
                     raise ValueError(f"{self.path}: field {name!r} is complex ({kind}); store its real and imaginary "
                                      f"parts as two real fields (e.g. {name}_re, {name}_im)")
@@ -50,7 +81,8 @@ class FieldDataset(Dataset):
                     raise ValueError(f"{self.path}: field {name!r} has dtype {kind}, not real numbers")
             complete = np.flatnonzero(f["complete"][...])
             self.attrs = {k: f.attrs[k] for k in f.attrs}
-            self.shape = tuple(f[self.outputs[0]].shape[1:])
+            self.shape = shapes[self.outputs[0]]
+            self.input_shape = shapes[self.inputs[0]]
         if indices is not None:
             indices = np.asarray(indices)
             bad = indices[(indices < 0) | (indices >= len(complete))]
@@ -68,9 +100,20 @@ class FieldDataset(Dataset):
             self._file = h5py.File(self.path, "r")
         return self._file
 
+    @property
+    def measured_inputs(self) -> tuple[int, ...]:
+        """Input channels that vary per sample (not stored once under ``fixed/``): where measurement noise goes."""
+        return tuple(c for c, name in enumerate(self.inputs) if name not in self.fixed)
+
     def _read(self, name: str, samples: np.ndarray) -> np.ndarray:
         """Field ``name`` of the file's samples ``samples`` (increasing), converted to ``dtype`` and checked."""
-        values = np.asarray(self._h5()[name][samples], dtype=torch.empty((), dtype=self.dtype).numpy().dtype)
+        dtype = torch.empty((), dtype=self.dtype).numpy().dtype
+        if name in self.fixed:
+            once = np.asarray(self._h5()["fixed"][name][...], dtype=dtype)
+            if not np.isfinite(once).all():
+                raise ValueError(f"{self.path}: the fixed field {name!r} has non-finite values; regenerate the file")
+            return np.broadcast_to(once, (len(samples), *once.shape)).copy()
+        values = np.asarray(self._h5()[name][samples], dtype=dtype)
         finite = np.isfinite(values.reshape(len(samples), -1))
         bad = np.flatnonzero(~finite.all(axis=1))
         if len(bad):
@@ -91,7 +134,7 @@ class FieldDataset(Dataset):
         return self._stack(self.inputs, i), self._stack(self.outputs, i)
 
     def arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All selected samples at once ``(N, C, ny, nx)`` (for small datasets and statistics)."""
+        """All selected samples at once ``(N, C, ...)`` (for small datasets and statistics)."""
         order = np.argsort(self.index)
         idx = self.index[order]
         inv = np.empty_like(order)

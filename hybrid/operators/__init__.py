@@ -1,4 +1,6 @@
-"""Learned operators: ``(batch, channels, ny, nx) -> (batch, channels, ny, nx)``, each with a typed config.
+"""Learned operators: ``(batch, channels, ny, nx) -> (batch, channels, ny, nx)``, each with a typed config;
+``DeepONet`` and ``NIO`` take ``out_shape`` for an output grid other than the input's (``NIO`` reads
+measurements ``(batch, channels, measurements, boundary points)``).
 
 ``MODELS[name] = (Module class, Config class)``; :func:`build` makes one from a config dict (as stored in
 checkpoints).
@@ -12,9 +14,10 @@ from .mgno import MgNO, MgNOConfig
 from .unet import UNet, UNetConfig
 from .deeponet import DeepONet, DeepONetConfig
 from .fno import FNO, FNOConfig, neuraloperator_available
+from .nio import NIO, NIOConfig
 
 MODELS = {"mgno": (MgNO, MgNOConfig), "unet": (UNet, UNetConfig), "fno": (FNO, FNOConfig),
-          "deeponet": (DeepONet, DeepONetConfig)}
+          "deeponet": (DeepONet, DeepONetConfig), "nio": (NIO, NIOConfig)}
 
 
 def build(name: str, config: dict | None = None):
@@ -35,4 +38,4 @@ def config_dict(model) -> dict:
 
 
 __all__ = ["MgConv", "MgConvConfig", "SymmetricMgConv", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
-           "FNO", "FNOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]
+           "FNO", "FNOConfig", "NIO", "NIOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]

@@ -1,8 +1,10 @@
 """DeepONet (Lu et al. 2021): ``G(a)(x) = sum_k b_k(a) t_k(x) + b_0``.
 
-The branch net reads the input field at ``sensors x sensors`` points (bilinear resampling of the grid,
-so any input resolution maps to the same sensors); the trunk net reads output coordinates in
-``[0, 1]^2``, so the output can be evaluated on any grid. The inverse-problem work builds on it.
+The branch net reads the input field at ``sensors x sensors`` points, or ``sy x sx`` for
+``sensors=[sy, sx]`` (bilinear resampling of the grid, so any input resolution maps to the same sensors;
+EIT measurements ``(patterns, boundary nodes)`` want e.g. ``[16, 128]``, which does not undersample the
+boundary); the trunk net reads output coordinates in ``[0, 1]^2``, so the output can be evaluated on any
+grid. The inverse-problem work builds on it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 class DeepONetConfig:
     in_channels: int = 1
     out_channels: int = 1
-    sensors: int = 17
+    sensors: int | list = 17
     width: int = 128
     depth: int = 3
     basis: int = 64
@@ -33,6 +35,13 @@ def mlp(sizes, act=nn.GELU):
     return nn.Sequential(*layers)
 
 
+def _sensor_shape(sensors) -> tuple[int, int]:
+    shape = (sensors, sensors) if isinstance(sensors, int) else tuple(sensors)
+    if len(shape) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in shape):
+        raise ValueError(f"DeepONet sensors={sensors!r}: an integer >= 2 or a pair [sy, sx] of them")
+    return shape
+
+
 class DeepONet(nn.Module):
     """DeepONet for ``(batch, in_channels, ny, nx)`` inputs; ``out_shape`` picks the output grid.
 
@@ -45,16 +54,19 @@ class DeepONet(nn.Module):
         self.config = config
         c = config
         p = c.basis * c.out_channels
-        self.branch = mlp([c.in_channels * c.sensors**2] + [c.width] * c.depth + [p])
+        self.sensor_shape = _sensor_shape(c.sensors)
+        self.branch = mlp([c.in_channels * self.sensor_shape[0] * self.sensor_shape[1]] + [c.width] * c.depth + [p])
         self.trunk = mlp([2] + [c.width] * c.depth + [p], act=nn.GELU)
         self.bias = nn.Parameter(torch.zeros(c.out_channels))
 
     def forward(self, x, out_shape=None):
         """Stages: resample to sensors, branch MLP; trunk MLP on the output grid; inner product."""
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(f"DeepONet takes (batch, {self.config.in_channels} channels, ny, nx) inputs, got "
+                             f"{tuple(x.shape)}")
         B = x.shape[0]
         ny, nx = out_shape or x.shape[-2:]
-        s = self.config.sensors
-        sens = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=True).reshape(B, -1)
+        sens = F.interpolate(x, size=self.sensor_shape, mode="bilinear", align_corners=True).reshape(B, -1)
         b = self.branch(sens).view(B, self.config.out_channels, self.config.basis)
         yy, xx = torch.meshgrid(torch.linspace(0, 1, ny, device=x.device, dtype=x.dtype),
                                 torch.linspace(0, 1, nx, device=x.device, dtype=x.dtype), indexing="ij")

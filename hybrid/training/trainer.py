@@ -3,10 +3,16 @@ resume, progress bar, and PNGs of the loss curves and of a prediction.
 
 The normalizer (a :class:`hybrid.data.DataProcessor` fitted on the training split) is kept outside the
 model and saved in the checkpoint, as in neuraloperator.
+
+Inputs and outputs need not share a grid: models whose ``forward`` takes ``out_shape`` (DeepONet, NIO) are
+asked for the target's grid, so EIT measurements ``(patterns, boundary nodes)`` train against the
+conductivity on ``(n+1, n+1)``; other models must map a grid to the same grid (checked up front).
+``noise`` perturbs the measured inputs of the validation and test sets (multiplicative, fixed seed).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -16,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import DataProcessor, FieldDataset
-from ..operators import build, config_dict
+from ..data import DataProcessor, FieldDataset, multiplicative_noise
+from ..operators import MODELS, build, config_dict
 from . import checkpoint, rundir
 from .losses import LOSSES, relative_h1, relative_l2
 from .split import split_indices
@@ -38,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     inputs: tuple = ("coefficient",)
     outputs: tuple = ("solution",)
+    noise: float = 0.0             # multiplicative noise on the measured inputs at validation and test (0.1 = 10%)
 
     def __post_init__(self):
         def need(ok, name, what):
@@ -54,6 +61,8 @@ class TrainConfig:
         need(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
              "must be non-negative and finite")
         need(0 < self.val_fraction < 1, "val_fraction", "must lie in (0, 1)")
+        need(isinstance(self.noise, (int, float)) and not isinstance(self.noise, bool) and math.isfinite(self.noise)
+             and self.noise >= 0, "noise", "must be a non-negative finite number (0.1 = 10% multiplicative noise)")
         need(self.schedule in ("onecycle", "cosine"), "schedule", "use onecycle or cosine")
         need(self.loss in LOSSES, "loss", f"use {', '.join(LOSSES)}")
         need(len(self.inputs) > 0 and len(self.outputs) > 0, "inputs", "need at least one input and one output field")
@@ -67,6 +76,31 @@ class TrainingError(ValueError):
     """Training produced non-finite values (loss, weights, validation error); nothing of it was saved."""
 
 
+def takes_out_shape(model) -> bool:
+    """Whether the model's ``forward`` accepts ``out_shape`` (its output grid may differ from its input's)."""
+    try:
+        return "out_shape" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def predict(model, x, out_shape):
+    """``model(x)`` on the grid ``out_shape``: passed to models that take it, checked for the others."""
+    if takes_out_shape(model):
+        return model(x, out_shape=tuple(out_shape))
+    return model(x)
+
+
+def check_shapes(model_name: str, model, x_shape, y_shape) -> None:
+    """A model without ``out_shape`` maps a grid to the same grid: refuse other data before training."""
+    if takes_out_shape(model) or tuple(x_shape[-2:]) == tuple(y_shape[-2:]):
+        return
+    others = [name for name, (cls, _) in MODELS.items() if "out_shape" in inspect.signature(cls.forward).parameters]
+    raise ValueError(f"{model_name} maps its input grid to the same grid, but the inputs are {tuple(x_shape)} per "
+                     f"sample and the outputs {tuple(y_shape)} (e.g. EIT measurements (patterns, boundary nodes) -> "
+                     f"the conductivity): use {' or '.join(others)}, or other --inputs/--outputs")
+
+
 @torch.no_grad()
 def evaluate_model(model, processor, x, y, batch_size: int = 20, device="cpu") -> dict:
     """Relative L2 and H1 errors (mean, median) and inference time per sample, in physical units."""
@@ -76,7 +110,7 @@ def evaluate_model(model, processor, x, y, batch_size: int = 20, device="cpu") -
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].to(device)
         xn, _ = processor.preprocess(xb)
-        preds.append(processor.postprocess(model(xn)).cpu())
+        preds.append(processor.postprocess(predict(model, xn, y.shape[-2:])).cpu())
     if device != "cpu" and torch.cuda.is_available():
         torch.cuda.synchronize()
     dt = time.perf_counter() - t
@@ -105,9 +139,13 @@ class Trainer:
             self.xte, self.yte = FieldDataset(test_data, cfg.inputs, cfg.outputs, indices=te).arrays()
         else:
             self.xte, self.yte = FieldDataset(self.data, cfg.inputs, cfg.outputs, indices=te).arrays()
+        # measurement noise on the held-out inputs (not on fields stored once, such as EIT's patterns)
+        self.xva = multiplicative_noise(self.xva, cfg.noise, full.measured_inputs, seed=cfg.seed * 2 + 1)
+        self.xte = multiplicative_noise(self.xte, cfg.noise, full.measured_inputs, seed=cfg.seed * 2 + 2)
         torch.manual_seed(cfg.seed)
         model_config = {"in_channels": len(cfg.inputs), "out_channels": len(cfg.outputs), **(model_config or {})}
         self.model = build(model_name, model_config).to(self.device)
+        check_shapes(model_name, self.model, full.input_shape, full.shape)
         self.processor = DataProcessor(len(cfg.inputs), len(cfg.outputs)).fit(self.xtr, self.ytr).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps = cfg.epochs * math.ceil(len(self.xtr) / cfg.batch_size)
@@ -223,7 +261,7 @@ class Trainer:
             idx = perm[i:i + cfg.batch_size]
             x, y = self.xtr[idx].to(self.device), self.ytr[idx].to(self.device)
             xn, _ = self.processor.preprocess(x)
-            pred = self.processor.postprocess(self.model(xn))
+            pred = self.processor.postprocess(predict(self.model, xn, y.shape[-2:]))
             loss = self.loss_fn(pred, y).mean()
             if not torch.isfinite(loss):
                 raise self._diverged(f"non-finite training loss ({float(loss.detach())}) at epoch {self.epoch}, "
@@ -254,6 +292,6 @@ class Trainer:
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         (self.out / "history.json").write_text(json.dumps(self.history))
         save_loss_curves(self.out / "loss.png", self.history)
-        x0, y0, p0 = self.xte[0, 0].numpy(), self.yte[0, 0].numpy(), pred[0, 0].numpy()
+        x0, y0, p0 = self.xte[0, -1].numpy(), self.yte[0, 0].numpy(), pred[0, 0].numpy()  # last input: EIT's dtn
         save_fields(self.out / "prediction.png", {"input": x0, "truth": y0, "prediction": p0, "error": p0 - y0})
         return summary
