@@ -136,6 +136,8 @@ def solve_sequence(systems: Iterable, alg: Algorithm, *, reuse: str = "auto", wa
     t0 = time.perf_counter()
     for k, item in enumerate(systems):
         problem = _as_problem(item)
+        if warm_start == "projection" and problem.petsc:
+            raise ValueError("warm_start='projection' works on scipy matrices; use 'previous' with PETSc Mat/Vec")
         if cache is None:
             cache = init(problem, alg, rtol=rtol, atol=atol, maxiter=maxiter)
             mode = "rebuild"
