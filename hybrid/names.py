@@ -15,7 +15,8 @@ GENERATORS = ("darcy", "poisson", "darcy-rhs", "helmholtz", "eit")
 #: ``hybrid train MODEL``: :data:`hybrid.operators.MODELS`
 MODELS = ("mgno", "unet", "fno", "deeponet", "nio")
 #: ``--method`` with ``--model``: :data:`hybrid.precond.methods.LEARNED_METHODS`
-LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg")
+LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg",
+                   "learned-poly-amg+cg", "learned-coarsening-amg+cg")
 #: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
 BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse")
 #: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`

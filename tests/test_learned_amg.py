@@ -194,3 +194,53 @@ def test_cli_train_learned_amg_then_solve(tmp_path):
     s = json.loads(out.read_text())
     assert s["converged"] and s["rel_residual"] <= 1e-8
     assert main(["train", "learned-amg", "--out", str(tmp_path / "dir"), "--epochs", "1"]) == 2  # not *.pt
+
+
+# -- learned polynomial smoother / learned coarsening (hybrid.precond.learned_smoother) ---------------------------
+from hybrid.precond.learned_smoother import (COARSENING_MENU, LearnedCoarseningAMG, LevelNet,  # noqa: E402
+                                             LevelNetConfig, PolyAMG, chebyshev_fractions, contracts,
+                                             load_level_checkpoint, save_level_checkpoint)
+
+
+def _random_level_net(kind, seed=0):
+    torch.manual_seed(seed)
+    net = LevelNet(LevelNetConfig(kind, degree=3))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 2.0)
+    return net.eval()
+
+
+@pytest.mark.parametrize("net", [None, "random"])
+def test_poly_smoother_amg_symmetric_positive(net):
+    """p(D^-1 A) D^-1 is symmetric and |q| < 1 on (0, Gershgorin], so the V-cycle is SPD for any net."""
+    A, _ = _darcy(16, "contrast")
+    pc = PolyAMG(_random_level_net("poly") if net else None, max_coarse=4).setup(A)
+    M = _matrix_of(pc, A.shape[0])
+    assert np.allclose(M, M.T, atol=1e-10 * np.abs(M).max())
+    lam = np.linalg.eigvals(M @ A.toarray()).real
+    assert lam.min() > 0 and lam.max() <= 1 + 1e-8
+    assert contracts(chebyshev_fractions(3, 4.0)) and not contracts([0.1, 0.1])
+
+
+def test_poly_and_coarsening_converge(contrast32):
+    A, b = contrast32
+    for pc in (PolyAMG(_random_level_net("poly", 1)), LearnedCoarseningAMG(_random_level_net("coarsening", 2))):
+        sol = init(LinearProblem(A, b), CG(precond=pc), rtol=1e-8, maxiter=100).solve()
+        assert sol.converged and sol.residual <= 1e-8
+    assert tuple(LearnedCoarseningAMG(_random_level_net("coarsening", 2)).setup(A).stats["choices"][0]) in COARSENING_MENU
+
+
+def test_level_net_checkpoint_round_trip(tmp_path, contrast32):
+    A, _ = contrast32
+    for kind in ("poly", "coarsening"):
+        net = _random_level_net(kind, 4)
+        path = save_level_checkpoint(tmp_path / f"{kind}.pt", net, {"seed": 1000})
+        back = load_level_checkpoint(path)
+        x = torch.randn(3, 10)
+        assert torch.equal(net(x), back(x))
+    with pytest.raises(ValueError):
+        PolyAMG(str(tmp_path / "coarsening.pt"))
+    with pytest.raises(ValueError):
+        torch.save({"kind": "learned_amg"}, tmp_path / "other.pt")
+        load_level_checkpoint(tmp_path / "other.pt")

@@ -39,14 +39,26 @@ def _learned_amg(**options):
     return make
 
 
+def _level_net_amg(cls_name: str):
+    """A :mod:`.learned_smoother` hierarchy driven by a :class:`LevelNet` checkpoint (path or object)."""
+    def make(model, device="cpu") -> Algorithm:
+        from . import learned_smoother
+
+        return CG(precond=getattr(learned_smoother, cls_name)(model))
+    return make
+
+
 #: name -> factory(model) returning a fresh algorithm value. The first three are the benchmark's learned
-#: rows; the last two are ablations (one output of the same network switched off at inference).
+#: rows; the next two are ablations (one output of the same network switched off at inference); the last two take a
+#: LevelNet checkpoint (hybrid.precond.learned_smoother: learned polynomial smoother, learned coarsening).
 LEARNED_METHODS: dict[str, Callable[[object], Algorithm]] = {
     "learned-amg+cg": _learned_amg(),
     "learned-amg-2pass+cg": _learned_amg(second_pass=True),
     "learned-amg-l1+cg": _learned_amg(learn_levels=1),
     "learned-P+cg": _learned_amg(learn_omega=False),
     "learned-omega+cg": _learned_amg(learn_P=False),
+    "learned-poly-amg+cg": _level_net_amg("PolyAMG"),
+    "learned-coarsening-amg+cg": _level_net_amg("LearnedCoarseningAMG"),
 }
 #: what ``hybrid bench hybrid`` runs by default
 BENCH_LEARNED = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg")
