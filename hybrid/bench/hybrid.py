@@ -35,16 +35,19 @@ LOOP_STRATEGIES = {
 
 
 def _factories(model, methods=None, device="cpu") -> dict:
+    """Classical rows always; learned rows need a model. ``methods`` entries are names (using ``model``, the
+    learned-AMG checkpoint) or ``name=PATH`` for a method with its own checkpoint (e.g. the LevelNet ones)."""
     from solvers.linear import method
 
     from ..precond.methods import BENCH_LEARNED, learned_method
 
     out = {name: (lambda name=name: method(name)) for name in CLASSICAL}
-    if model is not None:
-        loaded = _load(model)
-        for name in methods or BENCH_LEARNED:
-            learned_method(name, loaded, device)  # unknown names fail here, before any timing
-            out[name] = lambda name=name: learned_method(name, loaded, device)
+    loaded = _load(model) if model is not None else None
+    for entry in methods or (BENCH_LEARNED if model is not None else ()):
+        name, eq, path = entry.partition("=")
+        own = path if eq else loaded
+        learned_method(name, own, device)  # unknown names, missing or wrong models fail here, before any timing
+        out[name] = lambda name=name, own=own: learned_method(name, own, device)
     return out
 
 

@@ -22,9 +22,11 @@ def add_parser(sub) -> None:
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
     p.add_argument("--device", default="cpu", help="operators, hybrid (the learned-AMG network): cpu or cuda")
     p.add_argument("--model", type=Path, default=None,
-                   help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present)")
+                   help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present); "
+                        "inverse: pressure -> coefficient map (default bench/models/darcy_inverse_mgno_nN.pt)")
     p.add_argument("--methods", type=lambda s: s.split(","), default=None,
-                   help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg)")
+                   help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg); "
+                        "inverse: adjoint,learned,learned+adjoint (default all when a model exists)")
     p.add_argument("--loop-n", type=int, default=None, help="hybrid: size of the 50-solve loop (default 256)")
     p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50; 0 skips the loop)")
     p.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="operators: datasets and runs")
@@ -69,7 +71,21 @@ def _hybrid(args, suite):
 def _inverse(args, suite):
     n, samples = (32, 3) if args.quick else (64, 10)
     n = args.sizes[0] if args.sizes else n
-    return suite.run(n, samples, coefficients=args.problems or tuple(suite.COEFFICIENTS))
+    model = args.model
+    if model is None and inverse_model(n).exists():
+        model = inverse_model(n)
+    if model is not None and not Path(model).exists():
+        raise FileNotFoundError(f"--model {model}: no such checkpoint")
+    methods = args.methods or (list(suite.METHODS) if model is not None else ["adjoint"])
+    if model is None and args.methods is None:
+        print(f"no inverse map for n = {n} ({inverse_model(n)}): adjoint only")
+    return suite.run(n, samples, coefficients=args.problems or tuple(suite.COEFFICIENTS), methods=methods,
+                     model=model)
+
+
+def inverse_model(n: int) -> Path:
+    """The learned Darcy inverse map shipped for grid size ``n`` (pressure -> log-coefficient, MgNO)."""
+    return DEFAULT_MODEL.parent / f"darcy_inverse_mgno_n{n}.pt"
 
 
 #: the learned-AMG checkpoint shipped with the repository (trained at n = 32, 12 KB)
