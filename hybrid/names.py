@@ -22,7 +22,7 @@ BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse")
 #: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`
 INVERSE_PROBLEMS = ("darcy",)
 #: ``hybrid invert --method``: :data:`hybrid.commands.invert.METHODS`
-INVERSE_METHODS = ("adjoint",)
+INVERSE_METHODS = ("adjoint", "learned", "learned+adjoint")
 #: ``hybrid invert --reg``: :data:`hybrid.inverse.regularization.REGULARIZERS`
 INVERSE_REGULARIZERS = ("none", "l2", "h1", "tv")
 #: ``hybrid invert --optimizer``: :data:`hybrid.inverse.darcy_inversion.OPTIMIZERS`

@@ -6,7 +6,11 @@ Gaussian noise of relative size ``noise``. Test sets (``coefficients``): ``log-n
 a Gaussian random field, ``index`` 0..samples-1) and ``two-phase`` ({3, 12}, discontinuous: an H1-regularized
 reconstruction can only smear its jumps). Method ``adjoint``: :func:`hybrid.inverse.invert_darcy`
 (L-BFGS-B on the log-coefficient, H1 regularization, exact adjoint gradients, the discrepancy principle
-with tau = 1.1 when ``noise > 0``, otherwise at most ``maxiter`` iterations). Per row: medians over the
+with tau = 1.1 when ``noise > 0``, otherwise at most ``maxiter`` iterations), started from the best-fitting
+constant. With a trained inverse map (``--model``, :mod:`hybrid.inverse.learned`): ``learned`` (the
+network's estimate alone; its seconds are the network's) and ``learned+adjoint`` (the estimate as the
+initial guess of the same adjoint run; network time included), with the time each needs to reach the
+adjoint's final error on the same sample. Per row: medians over the
 test set of the relative L2 error of the coefficient, the relative data misfit, seconds per
 reconstruction (inversion only; data generation excluded), iterations and solve counts.
 """
@@ -17,46 +21,114 @@ import numpy as np
 
 from .results import median
 
-#: test set name -> field spec with ``{index}``
+#: test set name -> field spec with ``{index}`` (training data for learned methods must use other seeds)
 COEFFICIENTS = {"log-normal": "log-normal:sigma=0.5,seed=7,index={index}",
                 "two-phase": "two-phase:seed=7,index={index}"}
 NOISES = (0.0, 0.01, 0.05, 0.1)
+#: ``adjoint`` from the best-fitting constant; ``learned``: the network's estimate alone (needs a model);
+#: ``learned+adjoint``: the estimate as the adjoint's initial guess (same regularization and stop)
+METHODS = ("adjoint", "learned", "learned+adjoint")
+LEARNED = ("learned", "learned+adjoint")
 
 
-def reconstruct(n: int, spec: str, noise: float, seed: int, weight: float, maxiter: int) -> dict:
-    from ..inverse import darcy_problem, invert_darcy
+def reconstruct(problem, method: str, noise: float, weight: float, maxiter: int, model=None) -> dict:
+    """One reconstruction of ``problem`` (a :class:`DarcyInverseProblem`) by ``method``; ``times`` holds the
+    elapsed seconds at each iterate (the network's time included), for time-to-error comparisons."""
+    import time
 
-    p = darcy_problem(n, spec, noise=noise, seed=seed)
-    r = invert_darcy(p.data, p.family, observe=p.observe, solver=p.solver,
-                     noise_norm=p.noise_norm if noise > 0 else None, reg="h1", weight=weight, maxiter=maxiter,
-                     truth=p.truth)
-    return dict(rel_l2_coeff=r.history["rel_error"][-1], rel_l2_initial=r.history["rel_error"][0],
-                data_misfit=r.misfit, seconds=r.seconds, iterations=r.iterations, forward_solves=r.forward_solves,
-                adjoint_solves=r.adjoint_solves, stopped=r.stopped, dofs=p.solver.ndofs)
+    from ..inverse import invert_darcy
+    from ..inverse.learned import invert_hybrid, invert_learned
+
+    p = problem
+    if method in LEARNED and model is None:
+        raise ValueError(f"method {method!r} needs a trained inverse map (--model FILE.pt)")
+    stamps = []
+    opts = dict(observe=p.observe, solver=p.solver, noise_norm=p.noise_norm if noise > 0 else None, truth=p.truth,
+                callback=lambda rec: stamps.append(time.perf_counter()))
+    t0 = time.perf_counter()
+    if method == "adjoint":
+        r = invert_darcy(p.data, p.family, reg="h1", weight=weight, maxiter=maxiter, **opts)
+    elif method == "learned":
+        r = invert_learned(p.data, p.family, model, **opts)
+    elif method == "learned+adjoint":
+        r = invert_hybrid(p.data, p.family, model, reg="h1", weight=weight, maxiter=maxiter, **opts)
+    else:
+        raise ValueError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
+    times = [t - t0 for t in stamps]
+    if method == "learned":
+        times = [r.seconds]  # its callback runs after the (diagnostic) forward solve
+    errors = r.history["rel_error"]
+    return dict(rel_l2_coeff=errors[-1], rel_l2_initial=errors[0], data_misfit=r.misfit, seconds=r.seconds,
+                iterations=r.iterations, forward_solves=r.forward_solves, adjoint_solves=r.adjoint_solves,
+                stopped=r.stopped, dofs=p.solver.ndofs, errors=list(errors[:len(times)]), times=times)
+
+
+def seconds_to_reach(run: dict, error: float) -> float | None:
+    """Seconds until ``run`` first had a coefficient error <= ``error`` (None: never)."""
+    for e, t in zip(run["errors"], run["times"]):
+        if e <= error * (1 + 1e-12):
+            return t
+    return None
 
 
 def run(n: int, samples: int, coefficients=tuple(COEFFICIENTS), noises=NOISES, weight: float = 1e-5,
-        maxiter: int = 200, log=print) -> list[dict]:
-    records = []
+        maxiter: int = 200, methods=("adjoint",), model=None, log=print) -> list[dict]:
+    """Rows per (test set, noise, method). With ``adjoint`` among the methods, learned rows also give
+    ``seconds_to_adjoint_error`` (median over samples of the time to reach that sample's final adjoint
+    error; samples that never reach it count as infinite) and ``time_ratio_to_adjoint``."""
+    from ..inverse import darcy_problem
+    from ..inverse.learned import LearnedInverse
+
     for name in coefficients:
         if name not in COEFFICIENTS:
             raise ValueError(f"unknown test set {name!r}; use one of: {', '.join(COEFFICIENTS)}")
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; use one of: {', '.join(METHODS)}")
+    if any(m in LEARNED for m in methods):
+        if model is None:
+            raise ValueError(f"methods {', '.join(m for m in methods if m in LEARNED)} need --model FILE.pt")
+        model = model if isinstance(model, LearnedInverse) else LearnedInverse.from_checkpoint(model)
+        if model.n != n:
+            raise ValueError(f"--model {model.path} was trained at n = {model.n}; this run has n = {n}")
+    records = []
+    for name in coefficients:
         for noise in noises:
-            runs = [reconstruct(n, COEFFICIENTS[name].format(index=i), noise, seed=i, weight=weight, maxiter=maxiter)
-                    for i in range(samples)]
-            col = {k: [r[k] for r in runs] for k in runs[0]}
-            rec = dict(problem="darcy-coeff", coefficients=name, method="adjoint", n=n, dofs=runs[0]["dofs"],
-                       samples=samples, noise=noise, reg="h1", weight=weight,
-                       rel_l2_coeff=median(col["rel_l2_coeff"]), rel_l2_coeff_initial=median(col["rel_l2_initial"]),
-                       rel_l2_coeff_spread=[float(np.min(col["rel_l2_coeff"])), float(np.max(col["rel_l2_coeff"]))],
-                       data_misfit=median(col["data_misfit"]), seconds_per_reconstruction=median(col["seconds"]),
-                       iterations=median(col["iterations"]), forward_solves=median(col["forward_solves"]),
-                       adjoint_solves=median(col["adjoint_solves"]),
-                       stopped=sorted(set(col["stopped"])))
-            records.append(rec)
-            if log:
-                log(f"{name} noise={noise:g}: rel. L2 {rec['rel_l2_coeff']:.4f} (initial {rec['rel_l2_coeff_initial']:.3f}), "
-                    f"{rec['seconds_per_reconstruction']:.2f} s, {rec['iterations']:.0f} it")
+            runs = {m: [] for m in methods}
+            for i in range(samples):
+                p = darcy_problem(n, COEFFICIENTS[name].format(index=i), noise=noise, seed=i)
+                for m in methods:
+                    runs[m].append(reconstruct(p, m, noise, weight, maxiter, model))
+            for m in methods:
+                col = {k: [r[k] for r in runs[m]] for k in runs[m][0]}
+                rec = dict(problem="darcy-coeff", coefficients=name, method=m, n=n, dofs=runs[m][0]["dofs"],
+                           samples=samples, noise=noise, reg="none" if m == "learned" else "h1", weight=weight,
+                           rel_l2_coeff=median(col["rel_l2_coeff"]),
+                           rel_l2_coeff_initial=median(col["rel_l2_initial"]),
+                           rel_l2_coeff_spread=[float(np.min(col["rel_l2_coeff"])), float(np.max(col["rel_l2_coeff"]))],
+                           data_misfit=median(col["data_misfit"]), seconds_per_reconstruction=median(col["seconds"]),
+                           iterations=median(col["iterations"]), forward_solves=median(col["forward_solves"]),
+                           adjoint_solves=median(col["adjoint_solves"]),
+                           stopped=sorted(set(col["stopped"])))
+                if m in LEARNED:
+                    rec["model"] = model.path
+                    if "adjoint" in runs:
+                        reach = [seconds_to_reach(r, a["rel_l2_coeff"]) for r, a in zip(runs[m], runs["adjoint"])]
+                        t_reach = median([np.inf if t is None else t for t in reach])
+                        t_reach = t_reach if np.isfinite(t_reach) else None  # most never reach it
+                        rec["seconds_to_adjoint_error"] = t_reach
+                        rec["reached_adjoint_error"] = sum(t is not None for t in reach)
+                        rec["time_ratio_to_adjoint"] = None if t_reach is None else \
+                            t_reach / median([a["seconds"] for a in runs["adjoint"]])
+                records.append(rec)
+                if log:
+                    extra = "" if rec.get("time_ratio_to_adjoint") is None else \
+                        (f", adjoint's error after {rec['seconds_to_adjoint_error']:.2f} s "
+                         f"({rec['time_ratio_to_adjoint']:.2f} x adjoint's time, {rec['reached_adjoint_error']}/"
+                         f"{samples} reach it)")
+                    log(f"{name} noise={noise:g} {m}: rel. L2 {rec['rel_l2_coeff']:.4f} (initial "
+                        f"{rec['rel_l2_coeff_initial']:.3f}), {rec['seconds_per_reconstruction']:.2f} s, "
+                        f"{rec['iterations']:.0f} it{extra}")
     return records
 
 
@@ -64,4 +136,5 @@ COLUMNS = [("problem", "problem", ""), ("coefficients", "coefficients", ""), ("n
            ("method", "method", ""), ("noise", "noise", "g"), ("rel. L2 coeff (median)", "rel_l2_coeff", ".4f"),
            ("initial", "rel_l2_coeff_initial", ".3f"), ("data misfit", "data_misfit", ".2e"),
            ("s / reconstruction", "seconds_per_reconstruction", ".2f"), ("iters", "iterations", ".0f"),
-           ("forward", "forward_solves", ".0f"), ("adjoint", "adjoint_solves", ".0f")]
+           ("forward", "forward_solves", ".0f"), ("adjoint", "adjoint_solves", ".0f"),
+           ("s to adjoint's error", "seconds_to_adjoint_error", ".2f"), ("/ adjoint s", "time_ratio_to_adjoint", ".2f")]

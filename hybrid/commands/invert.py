@@ -11,12 +11,14 @@ from ..names import INVERSE_METHODS, INVERSE_PROBLEMS, INVERSE_REGULARIZERS, INV
 DESCRIPTION = ("Make synthetic data from a true coefficient (--truth; solved on a mesh --data-refine times finer, "
                "so the inversion does not see its own discretization), add noise, and invert it by adjoint-based "
                "optimization of the log-coefficient with Tikhonov (l2, h1) or total-variation regularization, "
-               "stopping by the discrepancy principle (misfit <= tau * noise). Writes truth/reconstruction/error "
+               "stopping by the discrepancy principle (misfit <= tau * noise); or estimate it with a trained pressure -> "
+               "coefficient network (--method learned, --model), alone or as the adjoint's initial guess "
+               "(--method learned+adjoint). Writes truth/reconstruction/error "
                "and misfit-history PNGs and summary.json to --out.")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("invert", help="recover a coefficient from noisy observations (adjoint optimization)",
+    p = sub.add_parser("invert", help="recover a coefficient from noisy observations (adjoint optimization, learned, hybrid)",
                        description=DESCRIPTION)
     p.add_argument("problem", choices=INVERSE_PROBLEMS)
     p.add_argument("--n", type=int, default=32, help="cells per side of the unit square (default 32)")
@@ -28,7 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--sensors", default="all", help="'all' nodes or K (K quasi-random interior points)")
     p.add_argument("--reg", default="h1", choices=INVERSE_REGULARIZERS)
     p.add_argument("--weight", type=float, default=1e-5, help="regularization weight (default 1e-5)")
-    p.add_argument("--method", default="adjoint", choices=INVERSE_METHODS)
+    p.add_argument("--method", default="adjoint", choices=INVERSE_METHODS,
+                   help="adjoint (from the best-fitting constant), learned (a trained pressure -> coefficient "
+                        "network alone; full-field data) or learned+adjoint (its estimate as the adjoint's initial "
+                        "guess)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="learned methods: inverse-map checkpoint (default bench/models/darcy_inverse_mgno_nN.pt "
+                        "for --n N when present)")
     p.add_argument("--optimizer", default="lbfgs", choices=INVERSE_OPTIMIZERS)
     p.add_argument("--maxiter", type=int, default=200)
     p.add_argument("--tau", type=float, default=1.1, help="discrepancy-principle factor (default 1.1)")
@@ -80,6 +88,27 @@ def check_args(args) -> None:
         raise ValueError(f"--solver {args.solver!r}: unknown; use one of: {', '.join(METHODS)}")
     field_from_spec(args.truth)  # raises naming a bad field name or parameter
     _sensors(args.sensors)
+    if args.method in LEARNED:
+        if args.sensors != "all":
+            raise ValueError(f"--method {args.method} reads the pressure at every node; use --sensors all "
+                             f"(or --method adjoint for sensor data)")
+        args.model = _model_path(args)
+    elif args.model is not None:
+        raise ValueError(f"--model is for --method learned or learned+adjoint, not {args.method}")
+
+
+def _model_path(args) -> Path:
+    from .bench import inverse_model
+
+    if args.model is None:
+        default = inverse_model(args.n)
+        if not default.exists():
+            raise ValueError(f"--method {args.method} needs --model FILE.pt (a trained inverse map; none shipped "
+                             f"for n = {args.n}: {default})")
+        return default
+    if not Path(args.model).exists():
+        raise FileNotFoundError(f"--model {args.model}: no such checkpoint")
+    return Path(args.model)
 
 
 # -- problems and methods: registries (names in hybrid.names) ---------------------------------------------------
@@ -99,10 +128,28 @@ def _adjoint(args, problem, callback):
                         truth=problem.truth, callback=callback)
 
 
+def _learned(args, problem, callback):
+    from ..inverse.learned import invert_learned
+
+    return invert_learned(problem.data, problem.family, args.model, observe=problem.observe, solver=problem.solver,
+                          noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau,
+                          truth=problem.truth, callback=callback)
+
+
+def _learned_adjoint(args, problem, callback):
+    from ..inverse.learned import invert_hybrid
+
+    return invert_hybrid(problem.data, problem.family, args.model, observe=problem.observe, solver=problem.solver,
+                         noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau, reg=args.reg,
+                         weight=args.weight, optimizer=args.optimizer, maxiter=args.maxiter, lr=args.lr,
+                         truth=problem.truth, callback=callback)
+
+
+LEARNED = ("learned", "learned+adjoint")
 #: ``hybrid invert PROBLEM`` -> maker(args) -> problem (family, solver, observe, data, noise_norm, truth)
 PROBLEMS = {"darcy": _darcy}
 #: ``--method`` -> runner(args, problem, callback) -> InversionResult
-METHODS = {"adjoint": _adjoint}
+METHODS = {"adjoint": _adjoint, "learned": _learned, "learned+adjoint": _learned_adjoint}
 
 
 def run(args) -> int:
@@ -143,6 +190,7 @@ def run(args) -> int:
                "noise": args.noise, "noise_model": args.noise_model, "sensors": args.sensors, "reg": args.reg,
                "weight": args.weight, "method": args.method, "optimizer": args.optimizer, "tau": args.tau,
                "solver": args.solver, "data_refine": args.data_refine, "seed": args.seed,
+               "model": None if args.model is None else str(args.model),
                "rel_l2_coeff_initial": result.history["rel_error"][0], **result.summary(),
                "history": result.history, "files": {k: str(v) for k, v in files.items()}}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))

@@ -3,7 +3,9 @@
 - :class:`DarcySolver` (forward/adjoint solves of a ``DarcyFamily``, exact coefficient gradients),
 - :func:`differentiable_solve` (``torch.autograd.Function``: coefficient -> solution),
 - observation operators :class:`AllNodes`, :class:`Sensors`,
-- :func:`darcy_problem` (synthetic data from a finer mesh), :func:`add_noise`, regularizers (``l2``, ``h1``, ``tv``), and :func:`invert_darcy`.
+- :func:`darcy_problem` (synthetic data from a finer mesh), :func:`add_noise`, regularizers (``l2``, ``h1``, ``tv``), and :func:`invert_darcy`;
+- hybrid inversion (:mod:`.learned`): a trained pressure -> coefficient network (:class:`LearnedInverse`,
+  :func:`train_inverse_map`) alone (:func:`invert_learned`) or as the adjoint's initial guess (:func:`invert_hybrid`).
 """
 
 from .darcy_solver import DarcySolver, SolveCounts
@@ -13,8 +15,11 @@ from .noise import NOISE_MODELS, add_noise
 from .regularization import REGULARIZERS, make_regularizer
 from .synthetic import DarcyInverseProblem, darcy_problem
 from .darcy_inversion import OPTIMIZERS, InversionResult, invert_darcy, relative_l2_error, mass_matrix
+from .learned import (InverseTrainConfig, LearnedInverse, LearnedInverseError, invert_hybrid, invert_learned,
+                      train_inverse_map)
 
 __all__ = ["DarcySolver", "SolveCounts", "DarcySolve", "differentiable_solve", "sparse_apply", "AllNodes",
            "Observation", "Sensors", "halton_points", "p1_interpolation_matrix", "NOISE_MODELS", "add_noise",
            "REGULARIZERS", "make_regularizer", "OPTIMIZERS", "InversionResult", "invert_darcy",
-           "relative_l2_error", "mass_matrix", "DarcyInverseProblem", "darcy_problem"]
+           "relative_l2_error", "mass_matrix", "DarcyInverseProblem", "darcy_problem", "InverseTrainConfig",
+           "LearnedInverse", "LearnedInverseError", "invert_hybrid", "invert_learned", "train_inverse_map"]
