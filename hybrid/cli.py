@@ -28,6 +28,7 @@ USER_ERRORS = (ValueError, OSError, KeyError, RuntimeError)
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for commands that relaunch themselves (torchrun)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
@@ -57,7 +58,12 @@ def _mpi_world():
 
 def _rank_note() -> str:
     comm = _mpi_world()
-    return f" (rank {comm.rank} of {comm.size})" if comm is not None and comm.size > 1 else ""
+    if comm is not None and comm.size > 1:
+        return f" (rank {comm.rank} of {comm.size})"
+    dist = sys.modules.get("torch.distributed")  # a torchrun worker (`hybrid train --nproc N`)
+    if dist is not None and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return f" (rank {dist.get_rank()} of {dist.get_world_size()})"
+    return ""
 
 
 def _abort_other_ranks(code: int) -> None:

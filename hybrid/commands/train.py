@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 
@@ -37,6 +38,11 @@ def add_parser(sub) -> None:
                    help="last N samples for testing (default 100, or 10%% of a smaller file)")
     p.add_argument("--patience", type=int, default=0, help="early stopping patience in epochs (0: off)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="operators: train on N processes (relaunches under `torchrun --nproc-per-node N`; "
+                        "DistributedDataParallel, gloo on CPU, nccl and one GPU per process with --device cuda); "
+                        "the global batch (--batch-size) is split across them, so the loss curve is that of one "
+                        "process")
     p.add_argument("--config", default="{}", help="model config as JSON, e.g. '{\"channels\": 16}'")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
     p.add_argument("--no-progress", action="store_true")
@@ -62,9 +68,33 @@ def _device(name: str) -> str:
 
 
 def run_train(args) -> int:
-    from ..data import FieldDataset, default_fields
-    from ..training import Trainer, TrainConfig, default_sizes
+    from ..training import distributed
 
+    if args.nproc is not None and args.nproc < 1:
+        raise ValueError(f"--nproc {args.nproc}: need at least one process")
+    if args.model in ("precond", "learned-amg") and ((args.nproc or 1) > 1 or distributed.launched()):
+        raise ValueError(f"--nproc trains the operators ({', '.join(MODELS)}); train {args.model} runs in one process")
+    if (args.nproc or 1) > 1 and not distributed.launched():
+        if args.data is None:
+            raise ValueError(f"train {args.model} needs --data FILE.h5 (a dataset from `hybrid generate`)")
+        code = distributed.launch(args.argv, args.nproc)
+        if code:
+            print(f"hybrid train: torchrun with {args.nproc} processes failed (exit status {code}); the failing "
+                  f"rank's error is above", file=sys.stderr)
+        return code
+    if not distributed.launched():
+        return _run_train(args, _device(args.device))
+    device = distributed.setup(_device(args.device), args.nproc)  # a worker of torchrun
+    result = _run_train(args, device)
+    distributed.teardown()
+    return result
+
+
+def _run_train(args, device: str) -> int:
+    from ..data import FieldDataset, default_fields
+    from ..training import Trainer, TrainConfig, default_sizes, distributed
+
+    say = print if distributed.rank() == 0 else (lambda *a, **k: None)
     if args.model == "precond":
         return train_precond.run(args, _device(args.device))
     if args.model == "learned-amg":
@@ -78,7 +108,7 @@ def run_train(args) -> int:
     inputs, outputs = tuple(args.inputs or inputs), tuple(args.outputs or outputs)
     n_train, n_test, note = default_sizes(len(FieldDataset(args.data, inputs, outputs)), args.n_train, args.n_test)
     if note:
-        print(f"{args.data}: {note}")
+        say(f"{args.data}: {note}")
     cfg = TrainConfig(epochs=args.epochs, batch_size=20 if args.batch_size is None else args.batch_size,
                       lr=1e-3 if args.lr is None else args.lr,
                       schedule=args.schedule, loss=args.loss or "l2", n_train=n_train, n_test=n_test,
@@ -88,11 +118,14 @@ def run_train(args) -> int:
         model_config = json.loads(args.config)
     except json.JSONDecodeError as e:
         raise ValueError(f"--config is not valid JSON: {e}") from None
-    trainer = Trainer(args.model, model_config, args.data, args.out, cfg, device=_device(args.device))
+    trainer = Trainer(args.model, model_config, args.data, args.out, cfg, device=device)
     if args.resume and trainer.resume():
-        print(f"resuming {args.out / 'last.pt'} at epoch {trainer.start_epoch}")
+        say(f"resuming {args.out / 'last.pt'} at epoch {trainer.start_epoch}")
     s = trainer.fit(progress=not args.no_progress, log=print)
-    print(f"{args.model}: {s['params']} parameters, {s['epochs_run']} epochs in {s['train_s']:.1f} s; test relative "
+    if trainer.rank != 0:
+        return 0  # rank 0 wrote the run directory and reports it
+    procs = f" on {trainer.world} processes" if trainer.world > 1 else ""
+    print(f"{args.model}: {s['params']} parameters, {s['epochs_run']} epochs in {s['train_s']:.1f} s{procs}; test relative "
           f"L2 mean {s['test_rel_l2_mean']:.4f} (median {s['test_rel_l2_median']:.4f}), H1 mean "
           f"{s['test_rel_h1_mean']:.4f}; {s['test_infer_ms_per_sample']:.2f} ms/sample. Wrote {args.out}/")
     return 0

@@ -24,7 +24,7 @@ import torch
 
 from ..data import DataProcessor, FieldDataset, multiplicative_noise
 from ..operators import MODELS, build, config_dict
-from . import checkpoint, rundir
+from . import checkpoint, distributed, rundir
 from .losses import LOSSES, relative_h1, relative_l2
 from .split import split_indices
 
@@ -78,6 +78,7 @@ class TrainingError(ValueError):
 
 def takes_out_shape(model) -> bool:
     """Whether the model's ``forward`` accepts ``out_shape`` (its output grid may differ from its input's)."""
+    model = getattr(model, "module", model)  # DistributedDataParallel: the wrapped model's forward
     try:
         return "out_shape" in inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
@@ -157,6 +158,8 @@ class Trainer:
         self.history = {"epoch": [], "train_loss": [], "val_rel_l2": [], "lr": [], "seconds": []}
         self.start_epoch, self.best, self.bad_epochs, self.train_s = 0, float("inf"), 0, 0.0
         self.resumed, self.saved_epoch = False, None
+        # under torchrun: this rank and the number of processes (see distributed.py); rank 0 writes the files
+        self.rank, self.world, self.net = distributed.rank(), distributed.size(), None
 
     @property
     def params(self) -> int:
@@ -199,8 +202,9 @@ class Trainer:
         :meth:`finish`. A failure before the first checkpoint leaves no empty run directory behind."""
         if not self.resumed:
             rundir.check_new_run(self.out, self.model_name, config_dict(self.model))
-        created = not self.out.exists()
-        self.out.mkdir(parents=True, exist_ok=True)
+        created = self.rank == 0 and not self.out.exists()
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
         try:
             return self._fit(progress, log)
         except BaseException:
@@ -218,7 +222,15 @@ class Trainer:
         from tqdm import tqdm
 
         cfg = self.cfg
-        bar = tqdm(range(self.start_epoch, cfg.epochs), desc=f"train {self.model_name}", disable=not progress,
+        if self.world > 1 and self.net is None:  # after resume(): DDP starts from the loaded weights
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda"
+                                               else None)
+        main = self.rank == 0
+        log = log if main else None
+        bar = tqdm(range(self.start_epoch, cfg.epochs), desc=f"train {self.model_name}",
+                   disable=not progress or not main,
                    initial=self.start_epoch, total=cfg.epochs)
         try:
             for self.epoch in bar:
@@ -235,9 +247,10 @@ class Trainer:
                     self.best, self.bad_epochs = val, 0
                 else:
                     self.bad_epochs += 1
-                checkpoint.save(self.out / "last.pt", self.model_name, self.model, self.processor, self._state())
+                if main:
+                    checkpoint.save(self.out / "last.pt", self.model_name, self.model, self.processor, self._state())
                 self.saved_epoch = self.epoch
-                if improved:
+                if improved and main:
                     checkpoint.save(self.out / "best.pt", self.model_name, self.model, self.processor, self._state())
                 if cfg.patience and self.bad_epochs >= cfg.patience:
                     if log:
@@ -245,7 +258,7 @@ class Trainer:
                     break
         finally:
             bar.close()
-        return self.finish()
+        return self.finish() if main else {}  # other ranks: nothing to write, and no collective left
 
     def _epoch(self) -> tuple[float, float]:
         """One epoch over the training split; ``(validation error, mean training loss)``. A non-finite loss,
@@ -256,26 +269,44 @@ class Trainer:
         # one generator per epoch: a resumed run sees the same batches as an uninterrupted one
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(len(self.xtr), generator=g)
+        net = self.model if self.net is None else self.net
         total = 0.0
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
-            x, y = self.xtr[idx].to(self.device), self.ytr[idx].to(self.device)
+            n = len(idx)
+            # several processes: this rank's share of the global batch (the same permutation on every rank);
+            # a rank without a share (a last batch smaller than the world) runs one sample with zero weight
+            mine = idx[self.rank::self.world]
+            take = mine if len(mine) else idx[:1]
+            x, y = self.xtr[take].to(self.device), self.ytr[take].to(self.device)
             xn, _ = self.processor.preprocess(x)
-            pred = self.processor.postprocess(predict(self.model, xn, y.shape[-2:]))
-            loss = self.loss_fn(pred, y).mean()
+            pred = self.processor.postprocess(predict(net, xn, y.shape[-2:]))
+            per_sample = self.loss_fn(pred, y)
+            if self.world == 1:
+                loss = objective = per_sample.mean()
+            else:
+                # DDP averages gradients over ranks: (world / n) * (sum of this rank's losses) makes the average
+                # the gradient of the global batch's mean loss, whatever the shares' sizes
+                local = per_sample[:len(mine)].sum()
+                objective = local * (self.world / n)
+                loss = local.detach().clone()
+                torch.distributed.all_reduce(loss)  # the global batch's loss: the same decision on every rank
+                loss = loss / n
             if not torch.isfinite(loss):
                 raise self._diverged(f"non-finite training loss ({float(loss.detach())}) at epoch {self.epoch}, "
                                      f"batch {i // cfg.batch_size}")
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            objective.backward()
             self.opt.step()
             self.sched.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(loss.detach()) * n
         self.train_s += time.perf_counter() - t
         bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise self._diverged(f"non-finite weights ({', '.join(bad[:3])}) after epoch {self.epoch}")
         val = evaluate_model(self.model, self.processor, self.xva, self.yva, cfg.batch_size, self.device)["rel_l2_mean"]
+        if self.world > 1:
+            val = distributed.broadcast_float(val, self.device)  # rank 0's: early stopping agrees on every rank
         if not math.isfinite(val):
             raise self._diverged(f"non-finite validation error ({val}) after epoch {self.epoch}")
         return val, total / len(perm)
@@ -288,7 +319,7 @@ class Trainer:
         pred = res.pop("pred")
         summary = {"model": self.model_name, "params": self.params, "epochs_run": len(self.history["epoch"]),
                    "train_s": self.train_s, "best_val_rel_l2": self.best, **{f"test_{k}": v for k, v in res.items()},
-                   "device": str(self.device), "data": str(self.data)}
+                   "device": str(self.device), "processes": self.world, "data": str(self.data)}
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         (self.out / "history.json").write_text(json.dumps(self.history))
         save_loss_curves(self.out / "loss.png", self.history)
