@@ -58,6 +58,8 @@ from torch import nn
 
 from solvers.linear.preconditioners.multigrid import AMG
 
+from .net_checkpoint import load_net, save_net
+
 N_FEATURES = 12
 OMEGA_MIN, OMEGA_MAX = 0.6, 1.8
 
@@ -373,29 +375,12 @@ class LearnedAMG(AMG):
 
 # ----------------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path, net: PNet, extra: dict | None = None) -> Path:
-    """``{"state_dict", "config", "extra"}`` with plain types only (loadable with ``weights_only=True``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": "learned_amg", "state_dict": net.state_dict(), "config": asdict(net.config),
-                "extra": extra or {}}, path)
-    return path
+    """``{"kind", "state_dict", "config", "extra"}`` with plain types only (loadable with ``weights_only=True``)."""
+    return save_net(path, "learned_amg", net, extra)
 
 
 def load_checkpoint(path, device="cpu") -> PNet:
-    try:
-        payload = torch.load(Path(path), map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001 - not a checkpoint, or one carrying code (refused by weights_only)
-        raise ValueError(f"{path}: not a loadable learned-AMG checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:120]})") from None
-    if not isinstance(payload, dict) or payload.get("kind") != "learned_amg":
-        kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{path}: not a learned-AMG checkpoint (kind={kind!r})")
-    net = PNet(NetConfig(**payload["config"]))
-    net.load_state_dict(payload["state_dict"])
-    net.eval()
-    return net
+    return load_net(path, "learned_amg", lambda config: PNet(NetConfig(**config)), device)
 
 
 # ----------------------------------------------------------------------------------------------- training

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from torch import nn
 from solvers.linear.preconditioners.multigrid import AMG
 
 from .learned_amg import SSOR, rs_level
+from .net_checkpoint import load_net, save_net
 
 N_STATS = 10
 #: (theta, second_pass) choices of :class:`LearnedCoarseningAMG`
@@ -300,25 +301,11 @@ class LearnedCoarseningAMG(AMG):
 
 # ----------------------------------------------------------------------------------------------- checkpoints
 def save_level_checkpoint(path, net: LevelNet, extra: dict | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": "level_net", "state_dict": net.state_dict(), "config": asdict(net.config),
-                "extra": extra or {}}, path)
-    return path
+    return save_net(path, "level_net", net, extra)
 
 
 def load_level_checkpoint(path, device="cpu") -> LevelNet:
-    try:
-        payload = torch.load(Path(path), map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f"{path}: not a loadable LevelNet checkpoint ({type(e).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("kind") != "level_net":
-        raise ValueError(f"{path}: not a LevelNet checkpoint")
-    net = LevelNet(LevelNetConfig(**payload["config"]))
-    net.load_state_dict(payload["state_dict"])
-    return net.eval()
+    return load_net(path, "level_net", lambda config: LevelNet(LevelNetConfig(**config)), device)
 
 
 # ----------------------------------------------------------------------------------------------- training
