@@ -72,9 +72,14 @@ def setup(device: str, nproc: int | None = None) -> str:
 
 
 def teardown() -> None:
+    """Leave the process group together: a barrier first (rank 0 may still be writing checkpoints and PNGs),
+    then ``destroy_process_group``. Without the barrier a rank that tore gloo down while its peer was still
+    busy died with ``terminate called without an active exception`` (SIGABRT) in one CI run. Only called
+    after a successful run: after a failure torchrun's agent stops the ranks."""
     import torch.distributed as dist
 
     if initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
