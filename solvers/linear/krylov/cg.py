@@ -8,6 +8,7 @@ answer with a success flag. This CG checks symmetry at setup and the curvature `
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -97,8 +98,9 @@ class SymmetricKrylov(Preconditioned):
                              f"{state.asymmetry:.3e}")
         return self.iterate(state.precond, A, b, x0, tol, callback)
 
+    @abc.abstractmethod
     def iterate(self, pc, A, b, x0, tol, callback) -> RunResult:
-        raise NotImplementedError
+        """The iteration itself (CG, MINRES), on a matrix already checked to be symmetric."""
 
 
 @dataclass(frozen=True)
