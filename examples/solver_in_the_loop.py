@@ -19,8 +19,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-
 import meshes
 from solvers import DarcyFamily
 from solvers.linear import AMG, CG, solve_sequence

@@ -8,7 +8,7 @@ import scipy.sparse.linalg as spla
 
 import meshes
 import solvers
-from solvers.linear import AMG, FGMRES, FlexibleCG, GaussSeidel, LinearProblem, ReturnCode, solve
+from solvers.linear import AMG, FGMRES, FlexibleCG, LinearProblem, ReturnCode, solve
 from solvers.linear.preconditioners.base import Preconditioner
 from solvers.sampling import field_from_spec
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hybrid.inverse import darcy_problem, invert_darcy
-from hybrid.inverse.learned import (InverseTrainConfig, LearnedInverse, LearnedInverseError, additive_noise,
+from hybrid.data import additive_noise
+from hybrid.inverse.learned import (InverseTrainConfig, LearnedInverse, LearnedInverseError,
                                     invert_hybrid, invert_learned, train_inverse_map)
 from solvers.data import generate
 

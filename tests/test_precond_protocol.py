@@ -1,7 +1,6 @@
 """Preconditioner protocol: traits checked by the Krylov methods, ``p`` reaching ``setup``, per-solve
 stats of the preconditioner that ran, and setup reuse across related matrices (keep/refresh/rebuild)."""
 
-import time
 
 import numpy as np
 import pytest

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import meshes
-import solvers
 from solvers import Darcy, DarcyFamily, Dirichlet, Neumann, Robin
-from solvers.linear import AMG, CG, ReturnCode, solve_sequence
+from solvers.linear import AMG, CG, solve_sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 

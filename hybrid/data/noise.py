@@ -1,4 +1,6 @@
-"""Measurement noise for evaluating on noisy data (the NIO paper validates with 10% multiplicative noise)."""
+"""Noise on batches of training/evaluation inputs (torch), the two models of :mod:`hybrid.inverse.noise`
+(which adds them to single observation vectors and returns the noise norm for the discrepancy principle):
+multiplicative (the NIO paper validates with 10%) and additive, scaled by each sample's RMS."""
 
 from __future__ import annotations
 
@@ -6,6 +8,22 @@ import math
 from typing import Sequence
 
 import torch
+
+
+def _check_level(level) -> float:
+    if isinstance(level, bool) or not (isinstance(level, (int, float)) and math.isfinite(level) and level >= 0):
+        raise ValueError(f"noise level must be a non-negative finite number (0.1 = 10%), got {level!r}")
+    return float(level)
+
+
+def additive_noise(x: torch.Tensor, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``x + level * rms(x) * xi`` per sample (``x`` shaped ``(N, ...)``; noise norm about ``level * ||x||``,
+    the additive model of :func:`hybrid.inverse.add_noise`). ``level=0`` returns ``x`` itself."""
+    if _check_level(level) == 0:
+        return x
+    rms = x.pow(2).mean(dim=tuple(range(1, x.ndim)), keepdim=True).sqrt()
+    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    return x + level * rms * xi
 
 
 def multiplicative_noise(x: torch.Tensor, level: float, channels: Sequence[int] | None = None,
@@ -19,9 +37,7 @@ def multiplicative_noise(x: torch.Tensor, level: float, channels: Sequence[int] 
     >>> bool((y[:, 0] == 1).all()), bool((y[:, 1] != 1).all())
     (True, True)
     """
-    if not (isinstance(level, (int, float)) and math.isfinite(level) and level >= 0):
-        raise ValueError(f"noise level must be a non-negative finite number (0.1 = 10%), got {level!r}")
-    if level == 0:
+    if _check_level(level) == 0:
         return x
     channels = range(x.shape[1]) if channels is None else list(channels)
     bad = [c for c in channels if not 0 <= c < x.shape[1]]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.noise import additive_noise
 from .darcy_inversion import InversionResult, invert_darcy, mass_matrix, relative_l2_error
 
 TASK = "darcy-inverse"
@@ -65,16 +66,6 @@ class InverseTrainConfig:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0) or (name == "lr" and v == 0):
                 raise ValueError(f"{name} must be a finite {'positive' if name == 'lr' else 'non-negative'} number, "
                                  f"got {v!r}")
-
-
-def additive_noise(x: torch.Tensor, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``x + level * rms(x) * xi`` per sample (``x`` shaped ``(N, C, ny, nx)``): the benchmark's additive
-    model (:func:`hybrid.inverse.add_noise`, noise norm about ``level * ||x||``) on every node."""
-    if level == 0:
-        return x
-    rms = x.pow(2).mean(dim=tuple(range(1, x.ndim)), keepdim=True).sqrt()
-    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-    return x + level * rms * xi
 
 
 def load_pairs(files, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,7 +40,6 @@ Checkpoints hold ``state_dict`` + config and load with ``torch.load(weights_only
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

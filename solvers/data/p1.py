@@ -54,6 +54,12 @@ class P1Assembler:
         self.masks = entry_masks(sp.csr_matrix((np.zeros(self.nnz), self.indices, self.indptr),
                                                shape=(self.n, self.n)), self.constrained)
 
+    @classmethod
+    def from_system(cls, system) -> "P1Assembler":
+        """The assembler on an assembled P1 ``LinearSystem``'s dofs, pattern and Dirichlet dofs (serial)."""
+        V = system.space
+        return cls(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, system.A, system.constrained)
+
     def _positions(self) -> np.ndarray:
         """CSR position of local entry (i, j) of every cell, shape (ncells, 3, 3)."""
         r = np.repeat(self.cells[:, :, None], 3, axis=2).ravel().astype(np.int64)

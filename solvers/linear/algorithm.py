@@ -52,6 +52,9 @@ class Algorithm(abc.ABC):
     petsc = False
     #: needs an explicit sparse matrix (factorizations), not a LinearOperator
     needs_matrix = False
+    #: counts iterations against ``maxiter`` (a direct solve does not: each residual-correction step is
+    #: one more back-substitution, whatever the iteration budget)
+    iterative = True
 
     def setup(self, A, p=None):
         return None

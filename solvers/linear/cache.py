@@ -204,7 +204,7 @@ class SolverCache:
                     retcode = ReturnCode.Stalled
                     why = (f"; rounding in A x alone is ~{floor:.1e} relative here, so this is the attainable "
                            "accuracy: ask for a larger rtol")
-                elif iterations >= tol.maxiter and not isinstance(self.alg, _one_shot()):
+                elif iterations >= tol.maxiter and self.alg.iterative:
                     retcode, why = ReturnCode.MaxIters, "; the iteration budget ran out during the corrections"
                 else:  # far above rounding and not improving: the method's answer is wrong (singular, ...)
                     retcode, why = ReturnCode.Breakdown, ""
@@ -233,7 +233,7 @@ class SolverCache:
         steps = 0
         while rel * bnorm > target and steps < MAX_CORRECTIONS and np.isfinite(rel):
             budget = tol.maxiter - iterations
-            if budget <= 0 and not isinstance(self.alg, _one_shot()):
+            if budget <= 0 and self.alg.iterative:
                 break
             r = residual_vector(A, b, x)
             sub = Tolerances(0.0, target, max(budget, 1))
@@ -379,12 +379,6 @@ def rounding_floor(A, x, bnorm) -> float:
     if sp.issparse(A) or isinstance(A, np.ndarray):
         return eps * float(np.linalg.norm(abs(A) @ np.abs(x))) / bnorm
     return 0.0  # a LinearOperator: unknown, so never called rounding-limited
-
-
-def _one_shot():
-    from .direct import Direct
-
-    return Direct
 
 
 def residual_vector(A, b, x):

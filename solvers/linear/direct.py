@@ -51,6 +51,7 @@ class Direct(Algorithm):
     symmetric_mode: bool = True
     pivot_threshold: float = 0.1
     needs_matrix = True
+    iterative = False
 
     @property
     def petsc(self) -> bool:

@@ -51,9 +51,7 @@ class DarcyFamily:
         self.mesh = mesh
         unit = Darcy(mesh, a=1.0, f=f, bcs=bcs)
         self.template = unit.assemble()
-        V = self.template.space
-        self.asm = P1Assembler(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, self.template.A,
-                               self.template.constrained)
+        self.asm = P1Assembler.from_system(self.template)
         self.B = self.asm.stiffness_operator()
         # the a-independent part of the matrix (Robin terms), on the pattern
         unit_values = self.B @ np.ones(self.ndofs)

@@ -46,8 +46,7 @@ class GridProblem:
         self.template = Darcy(self.mesh, a=1.0, f=1.0).assemble()  # pattern, constraints, rhs of f=1
         V = self.template.space
         self.view = NodalView(V) if mesh_file else GridView(V)
-        self.asm = P1Assembler(V.tabulate_dof_coordinates()[:, :2], V.dofmap.list, self.template.A,
-                               self.template.constrained)
+        self.asm = P1Assembler.from_system(self.template)
 
     @classmethod
     def validate_params(cls, params: dict) -> dict:
