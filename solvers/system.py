@@ -33,6 +33,11 @@ class LinearSystem:
     bcs : list of dolfinx DirichletBC
     name : str
         The problem's name (``"poisson"``, ``"darcy"``, ...).
+    aux : dict
+        Auxiliary data a preconditioner may need beyond ``A``: Helmholtz stores ``"k2M"``, the
+        ``k(x)^2``-weighted mass matrix (Dirichlet rows and columns zero) that the complex shifted
+        Laplacian ``A - i beta k2M`` needs, and ``"grid"``, a :class:`meshes.GridView` when the mesh is a
+        structured grid (geometric multigrid).
     nullspace : ndarray or None
         Unit-norm basis of the null space of ``A`` (owned entries), or ``None`` when ``A`` is nonsingular.
         A Poisson/Darcy problem with neither a Dirichlet nor a Robin condition (pure Neumann) has the
@@ -49,6 +54,7 @@ class LinearSystem:
     bcs: list = field(default_factory=list)
     name: str = "problem"
     nullspace: np.ndarray | None = None
+    aux: dict = field(default_factory=dict)
 
     @property
     def ndofs(self) -> int:

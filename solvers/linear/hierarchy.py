@@ -90,17 +90,33 @@ class Hierarchy:
     def vcycle(self, b: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
         return vcycle(self, b, x)
 
+    def cycle(self, b: np.ndarray, kind: str = "V") -> np.ndarray:
+        """One ``"V"``, ``"W"`` or ``"F"`` cycle from a zero initial guess (linear in ``b``)."""
+        if kind not in CYCLES:
+            raise ValueError(f"unknown multigrid cycle {kind!r}; use one of {', '.join(CYCLES)}")
+        return vcycle(self, b, None, 0, CYCLES[kind])
 
-def vcycle(h: Hierarchy, b: np.ndarray, x: np.ndarray | None = None, level: int = 0) -> np.ndarray:
-    """One V-cycle for ``levels[level].A x = b`` (recursive); linear in ``b`` when ``x`` is ``None``."""
+
+#: cycle name -> number of coarse-grid visits per level (``"F"``: one W-visit then V-visits, see vcycle)
+CYCLES = {"V": 1, "W": 2, "F": -1}
+
+
+def vcycle(h: Hierarchy, b: np.ndarray, x: np.ndarray | None = None, level: int = 0, gamma: int = 1) -> np.ndarray:
+    """One multigrid cycle for ``levels[level].A x = b`` (recursive); linear in ``b`` when ``x`` is ``None``.
+
+    ``gamma`` coarse-grid visits per level: 1 is the V-cycle, 2 the W-cycle; ``-1`` the F-cycle (an
+    F-cycle on the coarse grid followed by a V-cycle, Trottenberg et al., *Multigrid*, 2001, sec. 2.4).
+    """
     lvl = h.levels[level]
     if level == len(h.levels) - 1:
         return h.coarse_solve(b)
     x = np.zeros_like(b) if x is None else x
     if lvl.presmoother is not None:
         x = lvl.presmoother(lvl.A, x, b)
-    r = b - lvl.A @ x
-    x = x + lvl.P @ vcycle(h, lvl.R @ r, None, level + 1)
+    visits = (-1, 1) if gamma == -1 else (gamma,) * gamma
+    for g in visits:
+        r = b - lvl.A @ x
+        x = x + lvl.P @ vcycle(h, lvl.R @ r, None, level + 1, g)
     if lvl.postsmoother is not None:
         x = lvl.postsmoother(lvl.A, x, b)
     return x

@@ -10,8 +10,8 @@ from typing import Callable
 
 from .algorithm import Algorithm
 from .direct import Direct
-from .krylov import CG, GMRES
-from .preconditioners import AMG, ILU, Jacobi
+from .krylov import CG, FGMRES, GMRES
+from .preconditioners import AMG, ILU, Jacobi, ShiftedLaplacian
 
 
 def _petsc(ksp, pc, **opts):
@@ -34,6 +34,9 @@ METHODS: dict[str, Callable[[], Algorithm]] = {
     "petsc-gamg+gmres": _petsc("gmres", "gamg"),
     "jacobi+cg": lambda: CG(precond=Jacobi()),
     "ilu+gmres": lambda: GMRES(restart=50, precond=ILU()),
+    # Helmholtz: one geometric V-cycle of the complex shifted Laplacian (shift 0.5) inside FGMRES(100)
+    "cslp+fgmres": lambda: FGMRES(restart=100, precond=ShiftedLaplacian()),
+    "cslp-sa+fgmres": lambda: FGMRES(restart=100, precond=ShiftedLaplacian(multigrid="sa")),
     "direct-superlu": lambda: Direct("superlu"),
     "direct-mumps": lambda: Direct("mumps"),
 }

@@ -29,18 +29,24 @@ class PrecondParams:
     grid : ``meshes.GridView`` (or a shape ``(ny+1, nx+1)`` when dofs are already in grid order)
     constrained : indices of constrained (Dirichlet) dofs, whose rows of ``A`` are identity rows
     device : where learned parts run (``"cpu"``, ``"cuda"``); classical ones ignore it
+    operators : named auxiliary matrices (``LinearSystem.aux``; Helmholtz: ``"k2M"``, the
+        ``k^2``-weighted mass matrix of the shifted-Laplacian preconditioner)
     """
 
     coefficient: Any = None
     grid: Any = None
     constrained: Any = None
     device: Any = None
+    operators: Any = None
 
     @classmethod
     def from_system(cls, system, coefficient=None, grid=None, device=None) -> "PrecondParams":
-        """Parameters of an assembled ``solvers.LinearSystem`` (its constrained dofs)."""
-        return cls(coefficient=coefficient, grid=grid, constrained=getattr(system, "constrained", None),
-                   device=device)
+        """Parameters of an assembled ``solvers.LinearSystem``: its constrained dofs, its auxiliary
+        operators and, when it has one, its grid view."""
+        aux = dict(getattr(system, "aux", None) or {})
+        return cls(coefficient=coefficient, grid=grid if grid is not None else aux.get("grid"),
+                   constrained=getattr(system, "constrained", None), device=device,
+                   operators={k: v for k, v in aux.items() if k != "grid"} or None)
 
 
 @dataclass(frozen=True, eq=False)

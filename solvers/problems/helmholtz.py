@@ -1,4 +1,4 @@
-"""Helmholtz ``-Laplace(u) - k^2 u = f`` with absorbing (impedance) boundaries.
+"""Helmholtz ``-Laplace(u) - (k / c(x))^2 u = f`` with absorbing (impedance) boundaries.
 
 PETSc here is real-only, so the complex matrix ``A = K - k^2 M - i k B`` is combined in scipy from
 three real forms: stiffness ``K``, mass ``M`` and boundary mass ``B`` on the absorbing boundaries.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 import dolfinx.fem as fem
 import ufl
@@ -26,10 +27,13 @@ class Helmholtz(Problem):
 
     Parameters
     ----------
-    k : wavenumber (positive number).
+    k : wavenumber (positive number); with a wave speed ``c``, the angular frequency ``omega`` and the
+        local wavenumber is ``k / c(x)``.
+    speed : wave speed ``c(x) > 0`` (number, callable ``x -> array``, P1 Function or UFL expression);
+        default 1 (a homogeneous medium).
     f : real source term.
     absorbing : boundary names carrying the first-order absorbing (Sommerfeld / impedance) condition
-        ``du/dn - i k u = 0`` (outgoing waves for the ``exp(-i w t)`` convention).
+        ``du/dn - i (k / c) u = 0`` (outgoing waves for the ``exp(-i w t)`` convention).
     bcs : Dirichlet (complex values allowed: numbers or callables ``x -> complex array``) and
         Neumann (``du/dn = g``, real) conditions. ``None``: ``u = 0`` on every named boundary that is
         not absorbing.
@@ -47,7 +51,8 @@ class Helmholtz(Problem):
 
     name = "helmholtz"
 
-    def __init__(self, mesh, k: float, f=0.0, absorbing: Sequence[str] = (), bcs=None, degree: int = 1):
+    def __init__(self, mesh, k: float, f=0.0, absorbing: Sequence[str] = (), bcs=None, degree: int = 1,
+                 speed=1.0):
         absorbing = [absorbing] if isinstance(absorbing, str) else list(absorbing)
         for name in absorbing:
             mesh.tag(name)
@@ -64,6 +69,7 @@ class Helmholtz(Problem):
         self.k = float(k)
         self.absorbing = absorbing
         self.f = self.data(f, "f")
+        self.speed = self.coefficient(speed, "wave speed", positive=True)
 
     def forms(self, u, v):
         return ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx, self.f * v * ufl.dx
@@ -107,15 +113,43 @@ class Helmholtz(Problem):
             m.scatter_reverse()
             return m.to_scipy().tocsr()
 
-        K, M = mat(K_ufl), mat(u * v * ufl.dx)
-        A = K.astype(np.complex128) - self.k**2 * M
+        kx = self.k / self.speed  # local wavenumber
+        K, k2M = mat(K_ufl), mat(kx**2 * u * v * ufl.dx)
+        A = K.astype(np.complex128) - k2M
         if self.absorbing:
             ds = self.mesh.ds
-            bform = sum((u * v * ds(self.mesh.tag(n)) for n in self.absorbing[1:]),
-                        u * v * ds(self.mesh.tag(self.absorbing[0])))
-            A = A - 1j * self.k * mat(bform)
+            bform = sum((kx * u * v * ds(self.mesh.tag(n)) for n in self.absorbing[1:]),
+                        kx * u * v * ds(self.mesh.tag(self.absorbing[0])))
+            A = A - 1j * mat(bform)
         bv = fem.assemble_vector(fem.form(L))
         b = bv.array.astype(np.complex128)
         dofs, vals = self._dirichlet_values()
         A, b = eliminate(A.tocsr(), dofs, b, vals)
-        return LinearSystem(A, b, V, np.unique(dofs), self.mesh, None, [], self.name)
+        constrained = np.unique(dofs)
+        aux = {"k2M": _zero_rows_cols(k2M, constrained)}
+        grid = _grid_view(V)
+        if grid is not None:
+            aux["grid"] = grid
+        return LinearSystem(A, b, V, constrained, self.mesh, None, [], self.name, aux=aux)
+
+
+def _zero_rows_cols(M, dofs):
+    """``M`` with the rows and columns of ``dofs`` zeroed (the eliminated Dirichlet dofs)."""
+    if len(dofs) == 0:
+        return M.tocsr()
+    keep = np.ones(M.shape[0])
+    keep[dofs] = 0.0
+    D = sp.diags(keep)
+    return (D @ M @ D).tocsr()
+
+
+def _grid_view(V):
+    """A :class:`meshes.GridView` of ``V`` when its mesh is a structured 2D grid, else ``None``."""
+    from meshes import GridView
+
+    if V.mesh.geometry.dim != 2 or V.element.basix_element.degree != 1:
+        return None
+    try:
+        return GridView(V)
+    except ValueError:
+        return None

@@ -2,6 +2,7 @@ from .base import Preconditioner, Identity
 from .jacobi import Jacobi
 from .ilu import ILU
 from .multigrid import AMG, GeometricMG
+from .shifted_laplacian import ShiftedLaplacian
 
 
 def __getattr__(name):  # GAMG pulls in petsc4py: import it on first use
@@ -12,4 +13,4 @@ def __getattr__(name):  # GAMG pulls in petsc4py: import it on first use
     raise AttributeError(name)
 
 
-__all__ = ["Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GeometricMG", "GAMG"]
+__all__ = ["Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GeometricMG", "ShiftedLaplacian", "GAMG"]
