@@ -9,7 +9,10 @@
 from . import _mpi  # noqa: F401  (MPI before dolfinx, see _mpi.py)
 from .mesh import Mesh
 from .generators import unit_square, rectangle, unit_cube
+from .domains import l_shape, disk, rectangle_with_holes, box
+from .refine import refine
 from .grid import GridView
-from .io import read, write  # noqa
+from .io import read, write, MissingBoundariesWarning  # noqa
 
-__all__ = ["Mesh", "unit_square", "rectangle", "unit_cube", "GridView", "read", "write"]
+__all__ = ["Mesh", "unit_square", "rectangle", "unit_cube", "l_shape", "disk", "rectangle_with_holes", "box",
+           "refine", "GridView", "read", "write", "MissingBoundariesWarning"]

@@ -9,7 +9,9 @@ dolfinx XDMF holding tags.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -19,43 +21,30 @@ from . import _mpi
 import dolfinx.fem as fem
 import dolfinx.io as dio
 
+from .gmsh_model import CELL_TYPES, session, to_mesh
 from .mesh import Mesh
 
 
-def _msh_gdim(path: Path) -> int:
-    """Check a gmsh file with gmsh's own reader (the one dolfinx uses) before dolfinx reads it collectively,
-    and return its geometric dimension: 3 unless every node has z == 0 (then 2).
+def _check_msh(gmsh, path: Path) -> int:
+    """Merge the gmsh file ``path`` into the current (silent) gmsh model and check it before dolfinx reads it
+    collectively; return its geometric dimension: 3 unless every node has z == 0 (then 2).
 
     ``ValueError`` naming the file for what would otherwise exit the process (meshio calls ``sys.exit``
     on unreadable files), be parsed as a gmsh script, or be read silently as something else: a file that
-    is not a ``.msh``, is truncated, holds no mesh or no physical groups, or whose cells (dimension 2 or 3)
-    are in no physical group (dolfinx would then make a mesh of the boundary lines).
+    is not a ``.msh``, is truncated, holds no mesh or no physical groups, whose cells (dimension 2 or 3)
+    are in no physical group (dolfinx would then make a mesh of the boundary lines), or whose cells are of
+    a kind this toolkit does not support (curved or second-order cells, prisms, pyramids, mixed kinds).
     """
     with open(path, "rb") as f:
         if f.read(len(b"$MeshFormat")) != b"$MeshFormat":  # else gmsh.merge runs it as a .geo script
             raise ValueError(f"{path}: not a gmsh .msh file (it does not begin with $MeshFormat)")
-    import gmsh
-
-    owner = not gmsh.isInitialized()
-    if owner:
-        gmsh.initialize(readConfigFiles=False)
-    previous = gmsh.model.getCurrent()
-    gmsh.option.setNumber("General.Verbosity", 0)
-    gmsh.model.add(f"meshes.read {path}")
     try:
-        try:
-            gmsh.merge(str(path))
-        except Exception as e:
-            raise ValueError(f"{path}: cannot read this gmsh file: {e}") from None
-        _, coords, _ = gmsh.model.mesh.getNodes()
-        cell_dims = [d for d in range(4) if len(gmsh.model.mesh.getElementTypes(d))]
-        groups = {(d, gmsh.model.getPhysicalName(d, t) or str(t)) for d, t in gmsh.model.getPhysicalGroups()}
-    finally:
-        if owner:
-            gmsh.finalize()
-        else:
-            gmsh.model.remove()
-            gmsh.model.setCurrent(previous)
+        gmsh.merge(str(path))
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read this gmsh file: {e}") from None
+    _, coords, _ = gmsh.model.mesh.getNodes()
+    cell_dims = [d for d in range(4) if len(gmsh.model.mesh.getElementTypes(d))]
+    groups = {(d, gmsh.model.getPhysicalName(d, t) or str(t)) for d, t in gmsh.model.getPhysicalGroups()}
     if len(coords) == 0 or not cell_dims:
         raise ValueError(f"{path}: holds no mesh (no nodes or elements; a header-only file?)")
     if not groups:
@@ -67,6 +56,13 @@ def _msh_gdim(path: Path) -> int:
         listing = ", ".join(f"{name!r} (dimension {d})" for d, name in sorted(groups))
         raise ValueError(f"{path}: no physical group of dimension {need} for the cells; its physical groups are "
                          f"{listing}: add one for the domain (Physical Surface in 2-D, Physical Volume in 3-D)")
+    types = [int(t) for t in gmsh.model.mesh.getElementTypes(tdim)]
+    unsupported = [t for t in types if t not in CELL_TYPES]
+    if unsupported or len(types) > 1:
+        kinds = ", ".join(gmsh.model.mesh.getElementProperties(t)[0] for t in types)
+        raise ValueError(f"{path}: unsupported cells ({kinds}); meshes here have one kind of first-order cell: "
+                         f"{', '.join(name for name, _ in CELL_TYPES.values())} (gmsh: Mesh.ElementOrder = 1, "
+                         "no prisms or pyramids, no mixed kinds)")
     z = np.asarray(coords).reshape(-1, 3)[:, 2]
     return 3 if np.abs(z).max() > 0 else 2
 
@@ -79,7 +75,8 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
     (mesh ``"mesh"``, tags ``"facet_tags"``/``"cell_tags"``; names from the ``.names.json`` beside it).
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for an unknown
-    suffix and for a file that cannot be read or holds no usable mesh (see :func:`_msh_gdim`).
+    suffix and for a file that cannot be read or holds no usable mesh (see :func:`_check_msh`); warns
+    (:class:`MissingBoundariesWarning`) when a ``.msh`` has no boundary groups.
     """
     path = Path(path)
     comm = comm or _mpi.COMM_WORLD
@@ -87,35 +84,7 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
         raise FileNotFoundError(f"mesh file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".msh":
-        from dolfinx.io import gmsh as dgmsh
-
-        checked = None
-        if comm.rank == 0:  # every rank learns the outcome: a rank-0 error must not leave the others waiting
-            try:
-                checked = (_msh_gdim(path), None)
-            except ValueError as e:
-                checked = (None, str(e))
-        file_gdim, error = comm.bcast(checked, root=0)
-        if error:
-            raise ValueError(error)
-        try:
-            data = dgmsh.read_from_msh(str(path), comm, rank=0, gdim=gdim or file_gdim)
-        except (RuntimeError, ValueError) as e:
-            raise ValueError(f"{path}: dolfinx cannot read this mesh: {e}") from None
-        tdim = data.mesh.topology.dim
-        boundaries, domains = {}, {}
-        for name, group in data.physical_groups.items():
-            dim, tag = group
-            if dim == tdim - 1:
-                boundaries[name] = int(tag)
-            elif dim == tdim:
-                domains[name] = int(tag)
-        ft = data.facet_tags
-        if ft is not None:
-            ft.name = "facet_tags"
-        if boundaries and ft is None:
-            raise ValueError(f"{path}: physical boundary groups {sorted(boundaries)} have no facet tags")
-        return Mesh(data.mesh, ft, data.cell_tags, boundaries, domains)
+        return _read_msh(path, comm, gdim)
     if suffix == ".xdmf":
         names = _read_names(path)
         try:
@@ -128,6 +97,36 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
             raise ValueError(f"{path}: cannot read this XDMF mesh (written by meshes.write?): {e}") from None
         return Mesh(msh, ft, ct, names.get("boundaries") or {}, names.get("domains") or {})
     raise ValueError(f"cannot read {path}: unknown mesh format {suffix!r} (use .msh or .xdmf)")
+
+
+def _read_msh(path: Path, comm, gdim: int | None) -> Mesh:
+    """gmsh file -> distributed Mesh: checked and converted on rank 0 in one silent gmsh session."""
+    checked = (None, None)
+    with (session(f"meshes.read {path}") if comm.rank == 0 else contextlib.nullcontext()) as gmsh:
+        if comm.rank == 0:  # every rank learns the outcome: a rank-0 error must not leave the others waiting
+            try:
+                checked = (_check_msh(gmsh, path), None)
+            except ValueError as e:
+                checked = (None, str(e))
+        file_gdim, error = comm.bcast(checked, root=0)
+        if error:
+            raise ValueError(error)
+        mesh = to_mesh(gmsh, comm, gdim or file_gdim, where=str(path))
+    if not mesh.boundaries:
+        warn_no_boundaries(path, mesh.tdim)
+    return mesh
+
+
+def warn_no_boundaries(path, tdim: int) -> None:
+    """The warning for a mesh file without boundary groups (problems would get no default condition)."""
+    group = "Physical Curve" if tdim == 2 else "Physical Surface"
+    warnings.warn(f"{path}: no physical group of dimension {tdim - 1}, so the mesh has no named boundaries and "
+                  f"boundary conditions cannot refer to any; add {group} groups in gmsh or name boundaries with "
+                  "Mesh.with_boundaries({name: predicate})", MissingBoundariesWarning, stacklevel=4)
+
+
+class MissingBoundariesWarning(UserWarning):
+    """A mesh was read without named boundaries."""
 
 
 def _names_path(path: Path) -> Path:

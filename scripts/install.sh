@@ -13,4 +13,8 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
 "$venv/bin/python" -m pip install --quiet "torch==2.14.1"
 "$venv/bin/python" -m pip install --quiet -e "$here[test,mesh]"
-"$venv/bin/python" -c 'import dolfinx_solver, dolfinx, torch, pyamg, scipy, meshio, h5py; print("environment ok: dolfinx", dolfinx.__version__, "torch", torch.__version__, "pyamg", pyamg.__version__)'
+# `import dolfinx` before `import meshes` would fail with `ImportError: libmpi.so.12`: a .pth file loads MPI
+# first, on demand (see scripts/mpi_first/hybrid_solvers_mpi_first.py)
+purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+cp "$here/scripts/mpi_first/hybrid_solvers_mpi_first.py" "$here/scripts/mpi_first/hybrid_solvers_mpi_first.pth" "$purelib/"
+"$venv/bin/python" -c 'import dolfinx, torch, pyamg, scipy, meshio, h5py; print("environment ok: dolfinx", dolfinx.__version__, "torch", torch.__version__, "pyamg", pyamg.__version__)'

@@ -23,6 +23,16 @@ def default_bcs(mesh: Mesh) -> list[Dirichlet]:
     return [Dirichlet(name, 0.0) for name in mesh.boundaries]
 
 
+def no_boundaries_message(mesh: Mesh) -> str:
+    """Why a problem with default conditions cannot be built on a mesh without named boundaries."""
+    group = "Physical Curve" if mesh.tdim == 2 else "Physical Surface"
+    return ("the mesh has no named boundaries (a mesh file without boundary groups?), so the default condition "
+            "u = 0 on every named boundary applies nowhere and the system would be singular (the solver would "
+            f"report a breakdown); name the boundaries ({group} groups in gmsh, or mesh.with_boundaries("
+            "{name: predicate})) and give conditions by name, or pass bcs=[] to solve a pure Neumann problem "
+            "on purpose")
+
+
 class Problem(abc.ABC):
     """Base class of the PDE problems.
 
@@ -44,6 +54,8 @@ class Problem(abc.ABC):
             raise ValueError(f"degree must be a positive integer, got {degree!r}")
         self.mesh = mesh
         self.degree = int(degree)
+        if bcs is None and not mesh.boundaries:
+            raise ValueError(no_boundaries_message(mesh))
         self.bcs = list(default_bcs(mesh) if bcs is None else bcs)
         seen = {}
         for bc in self.bcs:
