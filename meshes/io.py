@@ -23,6 +23,7 @@ import dolfinx.io as dio
 
 from .gmsh_model import CELL_TYPES, session, to_mesh
 from .mesh import Mesh
+from .nodal import as_p1, nodal_values
 
 
 def _check_msh(gmsh, path: Path) -> int:
@@ -143,18 +144,6 @@ def _read_names(path: Path) -> dict:
         raise ValueError(f"{p}: the boundary names beside {path.name} are not valid JSON ({e})") from None
 
 
-def _as_p1(u: fem.Function, msh) -> fem.Function:
-    """XDMF stores fields at mesh nodes: interpolate anything else into (vector) P1."""
-    el = u.function_space.element.basix_element
-    shape = u.function_space.value_shape
-    if el.degree == 1 and el.discontinuous is False:
-        return u
-    V1 = fem.functionspace(msh, ("Lagrange", 1, tuple(shape)))
-    v = fem.Function(V1, name=u.name)
-    v.interpolate(u)
-    return v
-
-
 #: file formats :func:`write` produces
 WRITE_SUFFIXES = (".xdmf", ".vtu")
 
@@ -204,7 +193,7 @@ def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) ->
                 mesh.cell_tags.name = "cell_tags"
                 f.write_meshtags(mesh.cell_tags, geo)
             for name, u in fields.items():
-                v = _as_p1(u, mesh.mesh)
+                v = as_p1(u)
                 v.name = name
                 f.write_function(v)
         if comm.rank == 0:
@@ -232,14 +221,7 @@ def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) ->
             cells = cells[:, [0, 1, 3, 2, 4, 5, 7, 6]]
         point_data = {}
         for name, u in fields.items():
-            v = _as_p1(u, msh)
-            V = v.function_space
-            bs = V.dofmap.index_map_bs
-            # geometry node k <-> P1 dof: both are cell-local orderings of the vertices
-            node_dofs = np.empty(msh.geometry.x.shape[0], dtype=np.int64)
-            node_dofs[msh.geometry.dofmaps[0].ravel()] = V.dofmap.list.ravel()
-            vals = v.x.array.reshape(-1, bs)[node_dofs]
-            point_data[name] = vals[:, 0] if bs == 1 else vals
+            point_data[name] = nodal_values(u)
         out = meshio.Mesh(msh.geometry.x, [(ctype, cells)], point_data=point_data)
         tmp = path.with_name(path.stem + ".tmp.vtu")
         meshio.write(tmp, out)

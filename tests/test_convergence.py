@@ -8,7 +8,7 @@ import ufl
 import meshes
 import solvers
 from solvers import Dirichlet, Neumann, Robin
-from fem_errors import errornorms, rates
+from solvers.errors import error_norms, rates
 
 
 def direct(system):
@@ -40,7 +40,7 @@ class ConvergenceCase:
             x = ufl.SpatialCoordinate(mesh.mesh)
             system = self.problem(mesh, x).assemble()
             uh = system.function(direct(system))
-            e0, e1 = errornorms(uh, self.exact(x))
+            e0, e1 = error_norms(uh, self.exact(x))
             l2.append(e0)
             h1.append(e1)
             hs.append(1.0 / n)
@@ -213,6 +213,33 @@ def test_heat_implicit_euler_first_order():
         uh = heat.assemble().function(states[-1])
         x = ufl.SpatialCoordinate(mesh.mesh)
         exact = np.exp(-2 * np.pi**2 * T) * ufl.sin(np.pi * x[0]) * ufl.sin(np.pi * x[1])
-        errs.append(errornorms(uh, exact)[0])
+        errs.append(error_norms(uh, exact)[0])
     r = rates(errs, [T / 5, T / 10, T / 20])
     assert r[-1] == pytest.approx(1.0, abs=0.15), (errs, r)
+
+
+def test_error_norms_against_a_callable_and_a_finer_solution():
+    """solvers.errors: a callable exact solution, and a reference solution on a refined (nested) mesh give
+    the same rates (Poisson, u = sin(pi x) sin(2 pi y), P1)."""
+    from solvers.errors import RateTable
+
+    def solve_on(mesh):
+        x = ufl.SpatialCoordinate(mesh.mesh)
+        system = solvers.Poisson(mesh, f=-ufl.div(ufl.grad(_sinsin(x)))).assemble()
+        return system.function(direct(system))
+
+    exact = lambda x: np.sin(np.pi * x[0]) * np.sin(2 * np.pi * x[1])  # noqa: E731
+    levels = [meshes.unit_square(8)]
+    for _ in range(3):
+        levels.append(meshes.refine(levels[-1]))
+    solutions = [solve_on(m) for m in levels]
+    hs = [m.num_vertices ** -0.5 for m in levels[:3]]
+    against_exact = [error_norms(u, exact) for u in solutions[:3]]
+    against_fine = [error_norms(u, solutions[3]) for u in solutions[:3]]
+    table = RateTable(hs, {"L2": [e.l2 for e in against_exact], "H1": [e.h1 for e in against_exact],
+                           "H1 vs finest": [e.h1 for e in against_fine]}, {"L2": 2.0, "H1": 1.0})
+    print(table)
+    assert table.final_rate("L2") == pytest.approx(2.0, abs=0.15)
+    assert table.final_rate("H1") == pytest.approx(1.0, abs=0.1)
+    assert table.final_rate("H1 vs finest") == pytest.approx(1.0, abs=0.25)  # the reference's own error shows
+    assert against_fine[0].l2 == pytest.approx(against_exact[0].l2, rel=0.1)
