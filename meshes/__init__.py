@@ -12,7 +12,8 @@ from .generators import unit_square, rectangle, unit_cube
 from .domains import l_shape, disk, rectangle_with_holes, box
 from .refine import refine
 from .grid import GridView
+from .transfer import mesh_to_grid, grid_to_mesh
 from .io import read, write, MissingBoundariesWarning  # noqa
 
 __all__ = ["Mesh", "unit_square", "rectangle", "unit_cube", "l_shape", "disk", "rectangle_with_holes", "box",
-           "refine", "GridView", "read", "write", "MissingBoundariesWarning"]
+           "refine", "GridView", "mesh_to_grid", "grid_to_mesh", "read", "write", "MissingBoundariesWarning"]
