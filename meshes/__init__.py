@@ -14,6 +14,7 @@ from .refine import refine
 from .grid import GridView
 from .transfer import mesh_to_grid, grid_to_mesh
 from .io import read, write, MissingBoundariesWarning  # noqa
+from .fields_io import read_fields
 
 __all__ = ["Mesh", "unit_square", "rectangle", "unit_cube", "l_shape", "disk", "rectangle_with_holes", "box",
-           "refine", "GridView", "mesh_to_grid", "grid_to_mesh", "read", "write", "MissingBoundariesWarning"]
+           "refine", "GridView", "mesh_to_grid", "grid_to_mesh", "read", "write", "read_fields", "MissingBoundariesWarning"]

@@ -72,6 +72,8 @@ def to_mesh(gmsh, comm, gdim: int, rank: int = 0, where: str = "gmsh model") -> 
     tdim = data.mesh.topology.dim
     boundaries, domains = {}, {}
     for name, (dim, tag) in data.physical_groups.items():
+        if not name and dim == tdim:  # an unnamed cell group (e.g. the untagged cells of a written mesh)
+            continue
         name = name or str(tag)
         if dim == tdim - 1:
             boundaries[name] = int(tag)

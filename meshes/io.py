@@ -21,9 +21,10 @@ from . import _mpi
 import dolfinx.fem as fem
 import dolfinx.io as dio
 
-from .gmsh_model import CELL_TYPES, session, to_mesh
+from .gmsh_model import CELL_TYPES, add_discrete, session, to_mesh
 from .mesh import Mesh
 from .nodal import as_p1, nodal_values
+from .tagged_arrays import MESHIO_CELL, MESHIO_FACET, TaggedArrays, from_arrays, names_by_tag, to_arrays
 
 
 def _check_msh(gmsh, path: Path) -> int:
@@ -97,7 +98,58 @@ def read(path, comm=None, gdim: int | None = None) -> Mesh:
         except RuntimeError as e:
             raise ValueError(f"{path}: cannot read this XDMF mesh (written by meshes.write?): {e}") from None
         return Mesh(msh, ft, ct, names.get("boundaries") or {}, names.get("domains") or {})
-    raise ValueError(f"cannot read {path}: unknown mesh format {suffix!r} (use .msh or .xdmf)")
+    if suffix == ".vtu":
+        return _read_vtu(path, comm)
+    raise ValueError(f"cannot read {path}: unknown mesh format {suffix!r} (use .msh, .xdmf or .vtu)")
+
+
+def _read_vtu(path: Path, comm) -> Mesh:
+    """A ``.vtu`` (as :func:`write` makes it: cells, tagged facets, ``tags`` cell data, names beside)."""
+    arrays = None
+    if comm.rank == 0:
+        import meshio
+
+        try:
+            data = meshio.read(path)
+        except Exception as e:  # noqa: BLE001  (meshio raises many kinds)
+            arrays = f"{path}: cannot read this .vtu: {e}"
+        else:
+            arrays = _vtu_arrays(path, data)
+    arrays = comm.bcast(arrays if isinstance(arrays, str) else None, root=0) or arrays
+    if isinstance(arrays, str):
+        raise ValueError(arrays)
+    mesh = from_arrays(arrays, comm, str(path))
+    if not mesh.boundaries:
+        warn_no_boundaries(path, mesh.tdim)
+    return mesh
+
+
+def _vtu_arrays(path: Path, data) -> TaggedArrays | str:
+    by_name = {c: n for n, c in MESHIO_CELL.items()}
+    blocks = [(b.type, b.data) for b in data.cells]
+    tags = data.cell_data.get("tags")
+    dims = {"line": 1, "triangle": 2, "quad": 2, "tetra": 3, "hexahedron": 3}
+    top = max((dims.get(t, 0) for t, _ in blocks), default=0)
+    kinds = [t for t, _ in blocks if dims.get(t, 0) == top]
+    if len(set(kinds)) != 1 or kinds[0] not in by_name:
+        return f"{path}: unsupported cells ({', '.join(t for t, _ in blocks)}); expected one kind of first-order cell"
+    cell_name = by_name[kinds[0]]
+    tdim = 2 if cell_name in ("triangle", "quadrilateral") else 3
+    cells, cell_values, facets, facet_values = [], [], [], []
+    for k, (kind, conn) in enumerate(blocks):
+        values = np.asarray(tags[k], dtype=np.int64) if tags is not None else np.zeros(len(conn), dtype=np.int64)
+        if kind == kinds[0]:
+            cells.append(conn)
+            cell_values.append(values)
+        elif kind == MESHIO_FACET[cell_name]:
+            facets.append(conn)
+            facet_values.append(values)
+    names = _read_names(path)
+    gdim = 3 if np.abs(data.points[:, 2:]).max(initial=0) > 0 else 2
+    cat = lambda parts, width: np.concatenate(parts) if parts else np.empty((0, width) if width else 0, np.int64)  # noqa
+    return TaggedArrays(data.points[:, :gdim], cell_name, cat(cells, None), cat(cell_values, 0),
+                        cat(facets, tdim), cat(facet_values, 0), names.get("boundaries") or {},
+                        names.get("domains") or {})
 
 
 def _read_msh(path: Path, comm, gdim: int | None) -> Mesh:
@@ -145,7 +197,7 @@ def _read_names(path: Path) -> dict:
 
 
 #: file formats :func:`write` produces
-WRITE_SUFFIXES = (".xdmf", ".vtu")
+WRITE_SUFFIXES = (".xdmf", ".vtu", ".msh")
 
 
 def check_output_path(path) -> Path:
@@ -154,10 +206,10 @@ def check_output_path(path) -> Path:
     Cheap, so a command checks its ``--out`` before any work."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"cannot write {path}: it is a directory; give a file name ending in .xdmf or .vtu")
+        raise ValueError(f"cannot write {path}: it is a directory; give a file name ending in .xdmf, .vtu or .msh")
     if path.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(f"cannot write {path}: unknown format {path.suffix.lower() or '(no suffix)'!r} "
-                         "(use .xdmf or .vtu)")
+                         "(use .xdmf, .vtu or .msh)")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -211,20 +263,28 @@ def write(path, mesh: Mesh, fields: Mapping[str, fem.Function] | None = None) ->
 
         if comm.size > 1:
             raise ValueError("writing .vtu is serial; use .xdmf under MPI")
-        msh = mesh.mesh
-        cells = msh.geometry.dofmaps[0]
-        ctype = {"triangle": "triangle", "quadrilateral": "quad", "tetrahedron": "tetra",
-                 "hexahedron": "hexahedron"}[msh.topology.cell_name()]
-        if ctype == "quad":
-            cells = cells[:, [0, 1, 3, 2]]  # dolfinx tensor-product order -> VTK order
-        elif ctype == "hexahedron":
-            cells = cells[:, [0, 1, 3, 2, 4, 5, 7, 6]]
-        point_data = {}
-        for name, u in fields.items():
-            point_data[name] = nodal_values(u)
-        out = meshio.Mesh(msh.geometry.x, [(ctype, cells)], point_data=point_data)
+        arrays = to_arrays(mesh)
+        blocks, values = [(MESHIO_CELL[arrays.cell_name], arrays.cells)], [arrays.cell_values]
+        if len(arrays.facets):  # tagged facets as a second cell block: tags survive a round trip
+            blocks.append((MESHIO_FACET[arrays.cell_name], arrays.facets))
+            values.append(arrays.facet_values)
+        point_data = {name: nodal_values(u) for name, u in fields.items()}
+        out = meshio.Mesh(mesh.mesh.geometry.x, blocks, point_data=point_data, cell_data={"tags": values})
         tmp = path.with_name(path.stem + ".tmp.vtu")
         meshio.write(tmp, out)
+        tmp.replace(path)
+        _names_path(path).write_text(json.dumps({"boundaries": dict(mesh.boundaries), "domains": dict(mesh.domains)}))
+        return path
+    if suffix == ".msh":
+        if fields:
+            raise ValueError(f"cannot write fields to {path}: .msh holds the mesh and its tags; write fields to "
+                             ".xdmf or .vtu")
+        arrays = to_arrays(mesh)
+        with session(f"meshes.write {path}") as gmsh:
+            add_discrete(gmsh, arrays.points, arrays.cell_name, arrays.cells, arrays.cell_values, arrays.facets,
+                         arrays.facet_values, names_by_tag(arrays, mesh.tdim))
+            tmp = path.with_name(path.stem + ".tmp.msh")
+            gmsh.write(str(tmp))
         tmp.replace(path)
         return path
     raise AssertionError(suffix)  # check_output_path admits WRITE_SUFFIXES only
