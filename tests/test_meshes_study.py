@@ -32,3 +32,21 @@ def test_mesh_study_command_line_small(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "rate (theory 0.667)" in out.stdout and "Info" not in out.stdout + out.stderr
+
+
+def test_cli_mesh_data_traps(tmp_path, capsys):
+    """`generate --mesh --n 64` is refused (it recorded n=64 before); `train` on nodal mesh data is one clear line
+    with exit status 2 (it was a 17-frame traceback about input channels)."""
+    from conftest import make_plate_with_hole
+    from hybrid.cli import main
+
+    mesh = make_plate_with_hole(tmp_path / "plate.msh", h=0.2)
+    data = tmp_path / "d.h5"
+    assert main(["generate", "darcy", "--samples", "4", "--mesh", str(mesh), "--n", "64", "--out", str(data),
+                 "--no-progress"]) == 2
+    assert "--n 64 does not apply with --mesh" in capsys.readouterr().err and not data.exists()
+    assert main(["generate", "darcy", "--samples", "4", "--mesh", str(mesh), "--out", str(data), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", "mgno", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hybrid train: error: ") and "unstructured mesh" in err and len(err.splitlines()) == 1

@@ -104,6 +104,7 @@ def _run_train(args, device: str) -> int:
     if args.loss in ("energy", "unrolled"):
         raise ValueError(f"--loss {args.loss} trains a preconditioner: use `hybrid train precond`; {args.model} "
                          f"takes l2 or h1")
+    _refuse_mesh_data(args.data, args.model)
     inputs, outputs = default_fields(args.data)  # by the file's problem: EIT trains (patterns, dtn) -> conductivity
     inputs, outputs = tuple(args.inputs or inputs), tuple(args.outputs or outputs)
     n_train, n_test, note = default_sizes(len(FieldDataset(args.data, inputs, outputs)), args.n_train, args.n_test)
@@ -129,6 +130,20 @@ def _run_train(args, device: str) -> int:
           f"L2 mean {s['test_rel_l2_mean']:.4f} (median {s['test_rel_l2_median']:.4f}), H1 mean "
           f"{s['test_rel_h1_mean']:.4f}; {s['test_infer_ms_per_sample']:.2f} ms/sample. Wrote {args.out}/")
     return 0
+
+
+def _refuse_mesh_data(path, model: str) -> None:
+    """Nodal data on an unstructured mesh (``hybrid generate --mesh``) has no grid for the grid operators."""
+    import h5py
+
+    if not Path(path).exists():
+        return  # default_fields names the missing file
+    with h5py.File(path, "r") as f:
+        mesh = f.attrs.get("mesh") if "mesh" in f else None
+    if mesh is not None:
+        raise ValueError(f"{path} holds nodal values on an unstructured mesh ({mesh}); {model} trains on grid data "
+                         "(`hybrid generate` without --mesh). No operator here trains on mesh data yet: move the "
+                         "fields to a grid with meshes.mesh_to_grid, or generate on the unit square")
 
 
 def run_evaluate(args) -> int:
