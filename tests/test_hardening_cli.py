@@ -56,7 +56,7 @@ def test_helmholtz_needs_k(capsys, no_mesh):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--out", "u.png"], "unknown format '.png' (use .xdmf or .vtu)"),
+    (["--out", "u.png"], "unknown format '.png' (use .xdmf, .vtu or .msh)"),
     (["--out", "{tmp}"], "it is a directory"),
     (["--n", "0"], "--n must be a positive integer, got 0"),
     (["--n", "100000"], "--n 100000: 1e+10 unknowns would need about 1e+05 GB of memory"),

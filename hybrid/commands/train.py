@@ -139,7 +139,7 @@ def _refuse_mesh_data(path, model: str) -> None:
     if not Path(path).exists():
         return  # default_fields names the missing file
     with h5py.File(path, "r") as f:
-        mesh = f.attrs.get("mesh") if "mesh" in f else None
+        mesh = f.attrs.get("mesh") if "mesh" in f and int(f.attrs.get("n", -1)) == 0 else None  # n = 0: no grid
     if mesh is not None:
         raise ValueError(f"{path} holds nodal values on an unstructured mesh ({mesh}); {model} trains on grid data "
                          "(`hybrid generate` without --mesh). No operator here trains on mesh data yet: move the "
