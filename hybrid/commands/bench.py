@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     p.add_argument("--sizes", type=lambda s: [int(t) for t in s.split(",")], default=None,
                    help="comma-separated n values (overrides --quick)")
     p.add_argument("--problems", type=lambda s: s.split(","), default=None,
-                   help="solvers/hybrid: problems; inverse: test sets (log-normal,two-phase)")
+                   help="solvers/hybrid: problems; inverse: test sets (log-normal,two-phase); helmholtz: media "
+                        "(grf,layered,dipping,salt,checkerboard)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
@@ -83,6 +84,25 @@ def _inverse(args, suite):
                      model=model)
 
 
+def _helmholtz(args, suite):
+    sizes = args.sizes or ([64, 128] if args.quick else [128, 256, 512, 1024])
+    model = args.model if args.model is not None else (suite.DEFAULT_MODEL if suite.DEFAULT_MODEL.exists() else None)
+    if model is not None and not Path(model).exists():
+        raise FileNotFoundError(f"--model {model}: no such checkpoint")
+    methods = args.methods or list(suite.METHODS)
+    unknown = set(methods) - set(suite.METHODS)
+    if unknown:
+        raise ValueError(f"--methods {','.join(sorted(unknown))}: helmholtz methods are {', '.join(suite.METHODS)}")
+    media = args.problems or list(suite.MEDIA)
+    bad = set(media) - set(suite.MEDIA)
+    if bad:
+        raise ValueError(f"--problems {','.join(sorted(bad))}: helmholtz media are {', '.join(suite.MEDIA)}")
+    plot = args.json.with_name(args.json.stem + "-scaling.png")
+    # SuperLU needs 352 s at n = 1024 (bench/results/solvers-helmholtz.json): only up to 512 unless asked for
+    skip = None if args.methods else (lambda n, name: name == "direct-superlu" and n > 512)
+    return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot)
+
+
 def inverse_model(n: int) -> Path:
     """The learned Darcy inverse map shipped for grid size ``n`` (pressure -> log-coefficient, MgNO)."""
     return DEFAULT_MODEL.parent / f"darcy_inverse_mgno_n{n}.pt"
@@ -91,7 +111,8 @@ def inverse_model(n: int) -> Path:
 #: the learned-AMG checkpoint shipped with the repository (trained at n = 32, 12 KB)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "learned_amg.pt"
 
-SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid, "inverse": _inverse}
+SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid, "inverse": _inverse,
+          "helmholtz": _helmholtz}
 
 
 def run(args) -> int:

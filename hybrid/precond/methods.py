@@ -48,6 +48,15 @@ def _level_net_amg(cls_name: str):
     return make
 
 
+def _learned_cslp(model, device="cpu") -> Algorithm:
+    """Helmholtz: FGMRES(100) with the shifted-Laplacian cycle and its learned correction."""
+    from solvers.linear import FGMRES
+
+    from .helmholtz import LearnedShiftedLaplacian
+
+    return FGMRES(restart=100, precond=LearnedShiftedLaplacian(model, device=device))
+
+
 #: name -> factory(model) returning a fresh algorithm value. The first three are the benchmark's learned
 #: rows; the next two are ablations (one output of the same network switched off at inference); the last two take a
 #: LevelNet checkpoint (hybrid.precond.learned_smoother: learned polynomial smoother, learned coarsening).
@@ -59,6 +68,7 @@ LEARNED_METHODS: dict[str, Callable[[object], Algorithm]] = {
     "learned-omega+cg": _learned_amg(learn_P=False),
     "learned-poly-amg+cg": _level_net_amg("PolyAMG"),
     "learned-coarsening-amg+cg": _level_net_amg("LearnedCoarseningAMG"),
+    "learned-cslp+fgmres": _learned_cslp,
 }
 #: what ``hybrid bench hybrid`` runs by default
 BENCH_LEARNED = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg")

@@ -153,3 +153,32 @@ def _grid_view(V):
         return GridView(V)
     except ValueError:
         return None
+
+
+#: points per wavelength at speed 1 used by the Helmholtz benchmark and the learned preconditioner
+PPW = 10.0
+
+
+def wavenumber(n: int, ppw: float = PPW) -> float:
+    """``k = 2 pi n / ppw``: ``ppw`` points per wavelength at speed 1 on the unit square with ``n`` cells."""
+    return 2.0 * np.pi * n / ppw
+
+
+def grid_helmholtz(c_grid: np.ndarray, k: float, source=(0.5, 0.5), width: float | None = None) -> LinearSystem:
+    """The Helmholtz system on the unit square whose node grid carries the wave speed ``c_grid``
+    (``(n+1) x (n+1)``, row ``j`` at ``y = j / n``): absorbing on all sides, a normalized Gaussian point
+    source at ``source`` of width ``2 h`` by default."""
+    import meshes
+
+    c_grid = np.asarray(c_grid, dtype=float)
+    if c_grid.ndim != 2 or c_grid.shape[0] != c_grid.shape[1] or c_grid.shape[0] < 3:
+        raise ValueError(f"wave speed grid must be square (n+1, n+1) with n >= 2, got shape {c_grid.shape}")
+    n = c_grid.shape[0] - 1
+    mesh = meshes.unit_square(n)
+    grid = meshes.GridView(mesh)
+    c = fem.Function(fem.functionspace(mesh.mesh, ("Lagrange", 1)))
+    c.x.array[:] = grid.to_dofs(c_grid)
+    w = width or 2.0 / n
+    x0, y0 = source
+    f = lambda x: np.exp(-((x[0] - x0) ** 2 + (x[1] - y0) ** 2) / (2 * w**2)) / (2 * np.pi * w**2)  # noqa: E731
+    return Helmholtz(mesh, k=k, f=f, absorbing=list(mesh.boundaries), speed=c).assemble()

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from meshes import _mpi, GridView, unit_square
 from ...problems import Darcy
+from ...sampling.media import MEDIA
 from ...sampling import FIELD_DEFAULTS, check_params
 from ...dirichlet import lift
 from ..p1 import P1Assembler
@@ -23,7 +24,8 @@ class GenerationError(RuntimeError):
 COEFFICIENT_DEFAULTS = {"coefficient": "two-phase", "high": 12.0, "low": 3.0, "alpha": 2.0, "tau": 3.0,
                         "modes": 64, "sigma": 1.0, "count": 6, "solver": "auto"}
 #: the string-valued parameters and their choices
-CHOICES = {"coefficient": tuple(FIELD_DEFAULTS), "solver": ("auto", "direct", "amg"), "forcing": ("constant", "grf")}
+CHOICES = {"coefficient": tuple(FIELD_DEFAULTS), "solver": ("auto", "direct", "amg"), "forcing": ("constant", "grf"),
+           "medium": ("lognormal",) + MEDIA}
 
 
 class GridProblem:

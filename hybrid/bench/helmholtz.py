@@ -1,0 +1,166 @@
+"""``hybrid bench helmholtz``: Helmholtz at 10 points per wavelength, direct against iterative (issue 11).
+
+``k = 2 pi n / 10`` on the unit square (10 points per wavelength where the speed is 1, the slowest),
+absorbing boundaries on all sides, a Gaussian point source of width ``2 h`` at ``(0.5, 0.8)``, wave-speed
+media of :mod:`solvers.sampling.media` (seed 99: none of them seen in training; ``grf`` and ``layered``
+are in distribution, ``dipping``, ``salt``, ``checkerboard`` out of distribution). Methods:
+``direct-mumps``, ``direct-superlu``, ``cslp+fgmres`` and ``learned-cslp+fgmres`` (with a model), each to a
+true relative residual of 1e-8.
+
+Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
+memory (``ru_maxrss``) is its own; ``rss_base_mb`` is the process after assembly and ``rss_peak_mb``
+the peak, including the assembled system. A run that fails (out of memory, time limit ``max_seconds``
+reached) is recorded with its reason instead of a number. A figure of total time and peak memory
+against the number of unknowns is written beside the JSON file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+IN_DISTRIBUTION = ("grf", "layered")
+OUT_OF_DISTRIBUTION = ("dipping", "salt", "checkerboard")
+MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
+METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "learned-cslp+fgmres")
+SEED = 99
+SOURCE = (0.5, 0.8)
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
+
+
+def _worker(n, medium, method, model, device, rtol, maxiter, queue):
+    import os
+    import resource
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        from solvers.linear import LinearProblem, solve
+        from solvers.problems.helmholtz import grid_helmholtz, wavenumber
+        from solvers.sampling.media import wave_speed
+
+        t0 = time.perf_counter()
+        system = grid_helmholtz(wave_speed(medium, n, SEED, 0), wavenumber(n), SOURCE)
+        assemble_s = time.perf_counter() - t0
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        alg = make_method(method, model, device)
+        lp = LinearProblem.from_system(system)
+        sol = solve(lp, alg, rtol=rtol, maxiter=maxiter)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        pc_stats = sol.stats.get("precond", {}) or {}
+        rec = {"iterations": sol.iterations, "setup_s": sol.stats["setup_s"], "solve_s": sol.stats["solve_s"],
+               "total_s": sol.stats["setup_s"] + sol.stats["solve_s"], "assemble_s": assemble_s,
+               "rel_residual": sol.residual, "converged": bool(sol.converged and sol.residual <= rtol),
+               "retcode": sol.retcode.name, "rss_base_mb": base, "rss_peak_mb": peak,
+               "rss_solver_mb": peak - base,
+               "dofs": int(system.A.shape[0]), "history": [float(h) for h in sol.residuals]}
+        rec.update({k: v for k, v in pc_stats.items() if k in ("network_s", "network_calls", "accepted", "rejected")})
+        queue.put(rec)
+    except MemoryError:
+        queue.put({"failed": "out of memory (MemoryError)"})
+    except Exception as e:  # noqa: BLE001 - recorded in the benchmark row, not raised
+        queue.put({"failed": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"})
+
+
+def make_method(name: str, model=None, device="cpu"):
+    from solvers.linear import method
+
+    if name == "learned-cslp+fgmres":
+        from ..precond.methods import learned_method
+
+        return learned_method(name, model, device)
+    return method(name)
+
+
+def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0) -> dict:
+    """One row in a fresh process (peak memory of its own); failures are recorded, not raised."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_worker, args=(n, medium, method, None if model is None else str(model), device, rtol,
+                                          maxiter, q))
+    t0 = time.perf_counter()
+    p.start()
+    rec = None
+    while rec is None:
+        try:
+            rec = q.get(timeout=5)
+        except Exception:  # noqa: BLE001 - queue.Empty
+            if not p.is_alive():
+                rec = {"failed": f"process died (exit code {p.exitcode}; out of memory if -9)"}
+            elif time.perf_counter() - t0 > max_seconds:
+                p.kill()
+                rec = {"failed": f"time limit {max_seconds:.0f} s"}
+    p.join(timeout=30)
+    return {"n": n, "medium": medium, "method": method,
+            "distribution": "in" if medium in IN_DISTRIBUTION else "out", **rec}
+
+
+def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
+        plot=None) -> list[dict]:
+    """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
+    SuperLU beyond 512, which took 352 s at n = 1024)."""
+    records = []
+    for n in sizes:
+        for medium in media:
+            for name in methods:
+                if name == "learned-cslp+fgmres" and model is None:
+                    continue
+                if skip is not None and skip(n, name):
+                    continue
+                rec = run_one(n, medium, name, model, device, max_seconds=max_seconds)
+                records.append(rec)
+                if "failed" in rec:
+                    log(f"n={n:5d} {medium:12s} {name:20s} FAILED: {rec['failed']}")
+                else:
+                    log(f"n={n:5d} {medium:12s} {name:20s} {rec['retcode']:9s} it={rec['iterations']:5d} "
+                        f"total={rec['total_s']:8.2f}s peak={rec['rss_peak_mb']:7.0f} MB res={rec['rel_residual']:.1e}")
+    if plot is not None and records:
+        figure(records, plot)
+    return records
+
+
+def table(records) -> str:
+    head = ("| n | dofs | medium | method | iters | setup s | solve s | total s | network s | peak RSS MB | "
+            "true rel. res. | converged |")
+    rows = [head, "|" + "---|" * 12]
+    for r in records:
+        if "failed" in r:
+            rows.append(f"| {r['n']} | | {r['medium']} | {r['method']} | | | | | | | | {r['failed']} |")
+            continue
+        net = f"{r['network_s']:.2f}" if "network_s" in r else ""
+        rows.append(f"| {r['n']} | {r['dofs']} | {r['medium']} | {r['method']} | {r['iterations']} | {r['setup_s']:.2f} | "
+                    f"{r['solve_s']:.2f} | {r['total_s']:.2f} | {net} | {r['rss_peak_mb']:.0f} | {r['rel_residual']:.1e} | "
+                    f"{r['converged']} |")
+    return "\n".join(rows)
+
+
+def figure(records, path) -> Path:
+    """Total time and peak memory against unknowns, one line per method (medians over media)."""
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name in dict.fromkeys(r["method"] for r in records):
+        pts = {}
+        for r in records:
+            if r["method"] == name and "failed" not in r and r["converged"]:
+                pts.setdefault(r["dofs"], []).append((r["total_s"], r["rss_peak_mb"]))
+        if not pts:
+            continue
+        dofs = sorted(pts)
+        axes[0].loglog(dofs, [statistics.median(t for t, _ in pts[d]) for d in dofs], "o-", label=name)
+        axes[1].loglog(dofs, [statistics.median(m for _, m in pts[d]) for d in dofs], "o-", label=name)
+    axes[0].set(xlabel="unknowns", ylabel="total time (s), median over media", title="time to 1e-8")
+    axes[1].set(xlabel="unknowns", ylabel="peak RSS (MB)", title="peak memory")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

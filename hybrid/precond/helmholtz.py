@@ -1,0 +1,195 @@
+"""A learned correction of the shifted-Laplacian cycle for Helmholtz (after Azulay & Treister, SISC 2022).
+
+One application for an Arnoldi vector ``r`` (inside FGMRES):
+
+1. ``e1 = V(r)``: one cycle of the classical complex shifted Laplacian (:class:`ShiftedLaplacian`, the
+   same preconditioner as ``cslp+fgmres``);
+2. ``r1 = r - A e1``: what the cycle leaves, mostly near-resonant waves that the damped operator
+   cannot see;
+3. ``e2 = net(r1 / rms(r1), k h)``: a U-Net on the grid (channels: real and imaginary part of the
+   residual, and the local ``k(x) h``, which is resolution-free at fixed points per wavelength) trained
+   to predict the error ``A^{-1} r1``;
+4. ``z = e1 + e2 + V(r1 - A e2)`` (``mode="post-cycle"``, the default: a second cycle cleans up what
+   the network gets wrong at high frequencies, as in Azulay & Treister's network-then-cycle scheme), or
+   ``z = e1 + alpha e2`` with the complex ``alpha`` minimizing ``||r1 - alpha A e2||`` (``"scaled"``);
+5. safeguard: ``z`` is returned only when its residual ``||r - A z||`` is at most ``1 - min_gain``
+   times that of the classical cycle alone, ``||r1||``; otherwise (or for non-finite output) ``e1``. When no step has been accepted in the first ``probe`` applications of a
+   solve, the network is switched off for the rest of it (an untrained or broken model then costs
+   ``probe`` network calls, never a failed or wrong solve: FGMRES's residual is the true one).
+
+The map is nonlinear in ``r`` (network, accept test): use FGMRES.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from solvers.linear.preconditioners import ShiftedLaplacian
+from solvers.linear.preconditioners.base import Preconditioner, param
+
+from ..operators.unet import UNet, UNetConfig
+from .net_checkpoint import load_net, save_net
+
+KIND = "helmholtz-cslp-correction"
+#: how the network's step joins the cycle (see ``LearnedShiftedLaplacian``)
+MODES = ("post-cycle", "scaled")
+
+
+@dataclass
+class HelmholtzNetConfig:
+    channels: int = 12
+    depth: int = 4
+
+
+class HelmholtzNet(nn.Module):
+    """U-Net ``(residual re, residual im, k h) -> (error re, error im)`` on the node grid."""
+
+    def __init__(self, config: HelmholtzNetConfig | None = None):
+        super().__init__()
+        self.config = config or HelmholtzNetConfig()
+        self.unet = UNet(UNetConfig(in_channels=3, out_channels=2, channels=self.config.channels,
+                                    depth=self.config.depth))
+
+    def forward(self, r: torch.Tensor, kh: torch.Tensor) -> torch.Tensor:
+        """``r``: (B, 2, H, W) normalized residual; ``kh``: (B, 1, H, W). Returns (B, 2, H, W)."""
+        return self.unet(torch.cat([r, kh], dim=1))
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def save_helmholtz_net(path, net: HelmholtzNet, extra: dict | None = None) -> Path:
+    return save_net(path, KIND, net, extra)
+
+
+def load_helmholtz_net(path, device="cpu") -> HelmholtzNet:
+    return load_net(path, KIND, lambda cfg: HelmholtzNet(HelmholtzNetConfig(**cfg)), device)
+
+
+def local_kh(k2M, grid) -> np.ndarray:
+    """``k(x) h`` on the node grid from the diagonal of the P1 ``k^2``-weighted mass matrix (interior
+    diagonal ``k^2 h^2 / 2`` on the uniform right-diagonal grid); boundary rows copy their inner
+    neighbours (their diagonal holds a smaller patch)."""
+    d = np.sqrt(2.0 * np.maximum(np.asarray(k2M.diagonal()).real, 0.0))
+    g = grid.to_grid(d) if hasattr(grid, "to_grid") else d.reshape(grid)
+    g = g.copy()
+    g[0], g[-1] = g[1], g[-2]
+    g[:, 0], g[:, -1] = g[:, 1], g[:, -2]
+    return g
+
+
+def _to_grid(grid, v):
+    return grid.to_grid(v) if hasattr(grid, "to_grid") else v.reshape(grid)
+
+
+def _to_dofs(grid, g):
+    return grid.to_dofs(g) if hasattr(grid, "to_dofs") else g.reshape(-1)
+
+
+class LearnedShiftedLaplacian(Preconditioner):
+    """The shifted-Laplacian cycle plus a safeguarded learned correction (see the module docstring).
+
+    Parameters
+    ----------
+    model : a :class:`HelmholtzNet`, a checkpoint path, or ``None`` (classical cycle only; for tests).
+    classical : the cycle it corrects (default ``ShiftedLaplacian()``, as ``cslp+fgmres``).
+    device : where the network runs (``p.device`` overrides when given).
+    min_gain : accept the learned step when it reduces the cycle's residual by at least this fraction.
+    probe : applications after which a never-accepted network is switched off for the solve.
+    """
+
+    linear = False
+    symmetric = False
+
+    def __init__(self, model=None, classical: ShiftedLaplacian | None = None, device="cpu",
+                 min_gain: float = 0.05, probe: int = 5, mode: str = "post-cycle"):
+        if not (0 <= min_gain < 1):
+            raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.model, self.classical = model, classical or ShiftedLaplacian()
+        self.device, self.min_gain, self.probe = device, float(min_gain), int(probe)
+
+    def setup(self, A, p=None):
+        super().setup(A, p)
+        t0 = time.perf_counter()
+        self.classical.setup(A, p)
+        self.grid = param(p, "grid")
+        if self.grid is None:
+            raise ValueError("LearnedShiftedLaplacian needs a structured grid (PrecondParams(grid=...)); a "
+                             "Helmholtz system on meshes.unit_square provides it")
+        self.device = param(p, "device", self.device)
+        net = self.model
+        if isinstance(net, (str, Path)):
+            net = load_helmholtz_net(net, self.device)
+        self.net = net.to(self.device).eval() if net is not None else None
+        kh = local_kh(self.classical.k2M, self.grid)
+        self._kh = torch.as_tensor(kh, dtype=torch.float32, device=self.device)[None, None]
+        self.stats.update({"setup_s": time.perf_counter() - t0, "network_s": 0.0, "network_calls": 0,
+                           "accepted": 0, "rejected": 0, "switched_off": 0})
+        self.begin_solve()
+        return self
+
+    def begin_solve(self) -> None:
+        """Per-solve state: the network is probed again at the start of every solve."""
+        self._accepted = self._rejected = 0
+        self._off = False
+
+    def correction(self, r1: np.ndarray) -> np.ndarray:
+        """The network's error estimate for the residual ``r1`` (dof order, complex)."""
+        t0 = time.perf_counter()
+        g = _to_grid(self.grid, r1)
+        scale = np.sqrt(np.mean(np.abs(g) ** 2)) or 1.0
+        x = torch.as_tensor(np.stack([g.real, g.imag]) / scale, dtype=torch.float32, device=self.device)[None]
+        with torch.inference_mode():
+            out = self.net(x, self._kh)[0].double().cpu().numpy()
+        self.stats["network_s"] += time.perf_counter() - t0
+        self.stats["network_calls"] += 1
+        return _to_dofs(self.grid, out[0] + 1j * out[1])
+
+    def apply(self, r):
+        r = np.asarray(r, dtype=np.complex128)
+        e1 = self.classical.apply(r)
+        if self.net is None or self._off:
+            return e1
+        r1 = r - self.A @ e1
+        n1 = np.linalg.norm(r1)
+        e2 = self.correction(r1)
+        if n1 > 0 and np.all(np.isfinite(e2)):
+            z = self._combine(r, r1, e1, e2)
+            if z is not None:
+                self.stats["accepted"] += 1
+                self._accepted += 1
+                return z
+        self.stats["rejected"] += 1
+        self._rejected += 1
+        if self._accepted == 0 and self._rejected >= self.probe:
+            self._off = True
+            self.stats["switched_off"] += 1
+        return e1
+
+    def _combine(self, r, r1, e1, e2):
+        """The learned step, or ``None`` when it does not reduce ``||r1||`` by ``min_gain``."""
+        n1 = np.linalg.norm(r1)
+        Ae2 = self.A @ e2
+        if self.mode == "scaled":  # e1 + alpha e2, alpha minimizing ||r1 - alpha A e2||
+            den = np.vdot(Ae2, Ae2).real
+            if den <= 0:
+                return None
+            alpha = np.vdot(Ae2, r1) / den
+            z, rz = e1 + alpha * e2, r1 - alpha * Ae2
+        else:  # post-cycle: e1 + e2 + V(r1 - A e2): the cycle removes what the network got wrong at high frequency
+            r2 = r1 - Ae2
+            z = e1 + e2 + self.classical.apply(r2)
+            rz = r - self.A @ z
+        return z if np.linalg.norm(rz) <= (1.0 - self.min_gain) * n1 else None
+
+    def __repr__(self):
+        return f"LearnedShiftedLaplacian(classical={self.classical!r}, device={self.device!r})"
