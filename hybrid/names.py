@@ -13,7 +13,7 @@ METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "pyamg-rs2+cg", "pyamg-sa+gmres", "pets
 #: ``hybrid generate PROBLEM``: :data:`solvers.data.GENERATORS`
 GENERATORS = ("darcy", "poisson", "darcy-rhs", "helmholtz", "eit")
 #: ``hybrid train MODEL``: :data:`hybrid.operators.MODELS`
-MODELS = ("mgno", "unet", "fno", "deeponet", "nio")
+MODELS = ("mgno", "unet", "fno", "deeponet", "nio", "algebraic-mgno")
 #: ``--method`` with ``--model``: :data:`hybrid.precond.methods.LEARNED_METHODS`
 LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg",
                    "learned-poly-amg+cg", "learned-coarsening-amg+cg", "learned-cslp+fgmres")

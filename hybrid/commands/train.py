@@ -104,7 +104,8 @@ def _run_train(args, device: str) -> int:
     if args.loss in ("energy", "unrolled"):
         raise ValueError(f"--loss {args.loss} trains a preconditioner: use `hybrid train precond`; {args.model} "
                          f"takes l2 or h1")
-    _refuse_mesh_data(args.data, args.model)
+    if _is_mesh_data(args.data) or args.model == MESH_MODEL:
+        return _run_train_mesh(args, device, say)
     inputs, outputs = default_fields(args.data)  # by the file's problem: EIT trains (patterns, dtn) -> conductivity
     inputs, outputs = tuple(args.inputs or inputs), tuple(args.outputs or outputs)
     n_train, n_test, note = default_sizes(len(FieldDataset(args.data, inputs, outputs)), args.n_train, args.n_test)
@@ -132,18 +133,55 @@ def _run_train(args, device: str) -> int:
     return 0
 
 
-def _refuse_mesh_data(path, model: str) -> None:
-    """Nodal data on an unstructured mesh (``hybrid generate --mesh``) has no grid for the grid operators."""
+MESH_MODEL = "algebraic-mgno"  # the operator that trains on nodal mesh data
+
+
+def _is_mesh_data(path) -> bool:
+    """Nodal data on an unstructured mesh (``hybrid generate --mesh``: ``n = 0``, no grid)."""
     import h5py
 
     if not Path(path).exists():
-        return  # default_fields names the missing file
+        return False  # default_fields names the missing file
     with h5py.File(path, "r") as f:
-        mesh = f.attrs.get("mesh") if "mesh" in f and int(f.attrs.get("n", -1)) == 0 else None  # n = 0: no grid
-    if mesh is not None:
-        raise ValueError(f"{path} holds nodal values on an unstructured mesh ({mesh}); {model} trains on grid data "
-                         "(`hybrid generate` without --mesh). No operator here trains on mesh data yet: move the "
-                         "fields to a grid with meshes.mesh_to_grid, or generate on the unit square")
+        return "mesh" in f and int(f.attrs.get("n", -1)) == 0
+
+
+def _run_train_mesh(args, device: str, say) -> int:
+    """``train algebraic-mgno`` on nodal mesh data; other models are refused on mesh data and this one on grids."""
+    from ..data import FieldDataset, default_fields
+    from ..training import TrainConfig, default_sizes, distributed
+    from ..training.nodal import train_on_mesh_data
+
+    if args.model != MESH_MODEL:
+        raise ValueError(f"{args.data} holds nodal values on an unstructured mesh (`hybrid generate --mesh`); "
+                         f"{args.model} trains on grid data. Train {MESH_MODEL} on it (the V-cycle on the AMG "
+                         f"hierarchy of the mesh's FEM matrix), or move the fields to a grid with meshes.mesh_to_grid")
+    if not _is_mesh_data(args.data):
+        raise ValueError(f"{MESH_MODEL} trains on nodal mesh data (`hybrid generate darcy --mesh FILE.msh`); "
+                         f"{args.data} is grid data: use mgno, unet or fno")
+    if distributed.launched() or (args.nproc or 1) > 1 or args.resume:
+        raise ValueError(f"train {MESH_MODEL} runs in one process without --resume")
+    if args.loss not in (None, "l2"):
+        raise ValueError(f"--loss {args.loss}: {MESH_MODEL} trains on the relative L2 error of the P1 function")
+    inputs, outputs = default_fields(args.data)
+    inputs, outputs = tuple(args.inputs or inputs), tuple(args.outputs or outputs)
+    n_train, n_test, note = default_sizes(len(FieldDataset(args.data, inputs, outputs)), args.n_train, args.n_test)
+    if note:
+        say(f"{args.data}: {note}")
+    cfg = TrainConfig(epochs=args.epochs, batch_size=20 if args.batch_size is None else args.batch_size,
+                      lr=1e-3 if args.lr is None else args.lr, schedule=args.schedule, n_train=n_train,
+                      n_test=n_test, patience=args.patience, inputs=inputs, outputs=outputs,
+                      **({} if args.weight_decay is None else {"weight_decay": args.weight_decay}))
+    try:
+        model_config = json.loads(args.config)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--config is not valid JSON: {e}") from None
+    s = train_on_mesh_data(args.model, model_config, args.data, args.out, cfg, device,
+                           log=None if args.no_progress else say)
+    print(f"{args.model}: {s['params']} parameters, AMG levels {s['levels']}, {s['epochs_run']} epochs in "
+          f"{s['train_s']:.1f} s; test relative L2 mean {s['test_rel_l2_mean']:.4f} (median "
+          f"{s['test_rel_l2_median']:.4f}); {s['test_infer_ms_per_sample']:.2f} ms/sample. Wrote {args.out}/")
+    return 0
 
 
 def run_evaluate(args) -> int:

@@ -15,9 +15,11 @@ from .unet import UNet, UNetConfig
 from .deeponet import DeepONet, DeepONetConfig
 from .fno import FNO, FNOConfig, neuraloperator_available
 from .nio import NIO, NIOConfig
+from .algebraic_mgno import AlgebraicMgNO, AlgebraicMgNOConfig
 
 MODELS = {"mgno": (MgNO, MgNOConfig), "unet": (UNet, UNetConfig), "fno": (FNO, FNOConfig),
-          "deeponet": (DeepONet, DeepONetConfig), "nio": (NIO, NIOConfig)}
+          "deeponet": (DeepONet, DeepONetConfig), "nio": (NIO, NIOConfig),
+          "algebraic-mgno": (AlgebraicMgNO, AlgebraicMgNOConfig)}
 
 
 def build(name: str, config: dict | None = None):
@@ -38,4 +40,4 @@ def config_dict(model) -> dict:
 
 
 __all__ = ["MgConv", "MgConvConfig", "SymmetricMgConv", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
-           "FNO", "FNOConfig", "NIO", "NIOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]
+           "FNO", "FNOConfig", "NIO", "NIOConfig", "AlgebraicMgNO", "AlgebraicMgNOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]
