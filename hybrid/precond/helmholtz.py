@@ -9,59 +9,36 @@ One application for an Arnoldi vector ``r`` (inside FGMRES):
 3. ``e2 = net(r1 / rms(r1), k h)``: a U-Net on the grid (channels: real and imaginary part of the
    residual, and the local ``k(x) h``, which is resolution-free at fixed points per wavelength) trained
    to predict the error ``A^{-1} r1``;
-4. ``z = e1 + e2 + V(r1 - A e2)`` (``mode="post-cycle"``, the default: a second cycle cleans up what
-   the network gets wrong at high frequencies, as in Azulay & Treister's network-then-cycle scheme), or
-   ``z = e1 + alpha e2`` with the complex ``alpha`` minimizing ``||r1 - alpha A e2||`` (``"scaled"``);
-5. safeguard: ``z`` is returned only when its residual ``||r - A z||`` is at most ``1 - min_gain``
-   times that of the classical cycle alone, ``||r1||``; otherwise (or for non-finite output) ``e1``. When no step has been accepted in the first ``probe`` applications of a
-   solve, the network is switched off for the rest of it (an untrained or broken model then costs
+4. ``z = e1 + alpha e2`` with the complex ``alpha`` minimizing ``||r1 - alpha A e2||`` (the network's scale
+   is only approximate);
+5. safeguard: ``z`` is returned only when its residual ``||r1 - alpha A e2||`` is at most ``1 - min_gain``
+   times that of the classical cycle alone, ``||r1||``; otherwise (or for non-finite output) ``e1``.
+   When no step has been accepted in the first ``probe`` applications of a solve, the network is
+   switched off for the rest of it (an untrained or broken model then costs
    ``probe`` network calls, never a failed or wrong solve: FGMRES's residual is the true one).
 
 The map is nonlinear in ``r`` (network, accept test): use FGMRES.
+
+Measured alternatives (n = 64/128, same network): ``z = e1 + e2 + V(r1 - A e2)`` (a second cycle after
+the network, as the network-then-cycle scheme of Azulay & Treister) had every step rejected by the
+safeguard; the two-term least-squares step ``beta e1 + alpha e2`` gave the same iterations as step 4.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from solvers.linear.preconditioners import ShiftedLaplacian
 from solvers.linear.preconditioners.base import Preconditioner, param
 
-from ..operators.unet import UNet, UNetConfig
+from ..operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
 from .net_checkpoint import load_net, save_net
 
 KIND = "helmholtz-cslp-correction"
-#: how the network's step joins the cycle (see ``LearnedShiftedLaplacian``)
-MODES = ("post-cycle", "scaled")
-
-
-@dataclass
-class HelmholtzNetConfig:
-    channels: int = 12
-    depth: int = 4
-
-
-class HelmholtzNet(nn.Module):
-    """U-Net ``(residual re, residual im, k h) -> (error re, error im)`` on the node grid."""
-
-    def __init__(self, config: HelmholtzNetConfig | None = None):
-        super().__init__()
-        self.config = config or HelmholtzNetConfig()
-        self.unet = UNet(UNetConfig(in_channels=3, out_channels=2, channels=self.config.channels,
-                                    depth=self.config.depth))
-
-    def forward(self, r: torch.Tensor, kh: torch.Tensor) -> torch.Tensor:
-        """``r``: (B, 2, H, W) normalized residual; ``kh``: (B, 1, H, W). Returns (B, 2, H, W)."""
-        return self.unet(torch.cat([r, kh], dim=1))
-
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
 
 def save_helmholtz_net(path, net: HelmholtzNet, extra: dict | None = None) -> Path:
@@ -108,12 +85,9 @@ class LearnedShiftedLaplacian(Preconditioner):
     symmetric = False
 
     def __init__(self, model=None, classical: ShiftedLaplacian | None = None, device="cpu",
-                 min_gain: float = 0.05, probe: int = 5, mode: str = "post-cycle"):
+                 min_gain: float = 0.05, probe: int = 5):
         if not (0 <= min_gain < 1):
             raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.mode = mode
         self.model, self.classical = model, classical or ShiftedLaplacian()
         self.device, self.min_gain, self.probe = device, float(min_gain), int(probe)
 
@@ -163,7 +137,7 @@ class LearnedShiftedLaplacian(Preconditioner):
         n1 = np.linalg.norm(r1)
         e2 = self.correction(r1)
         if n1 > 0 and np.all(np.isfinite(e2)):
-            z = self._combine(r, r1, e1, e2)
+            z = self._combine(r1, e1, e2)
             if z is not None:
                 self.stats["accepted"] += 1
                 self._accepted += 1
@@ -175,21 +149,16 @@ class LearnedShiftedLaplacian(Preconditioner):
             self.stats["switched_off"] += 1
         return e1
 
-    def _combine(self, r, r1, e1, e2):
-        """The learned step, or ``None`` when it does not reduce ``||r1||`` by ``min_gain``."""
-        n1 = np.linalg.norm(r1)
+    def _combine(self, r1, e1, e2):
+        """``e1 + alpha e2`` with ``alpha`` minimizing ``||r1 - alpha A e2||``, or ``None`` when that does
+        not reduce ``||r1||`` by ``min_gain``."""
         Ae2 = self.A @ e2
-        if self.mode == "scaled":  # e1 + alpha e2, alpha minimizing ||r1 - alpha A e2||
-            den = np.vdot(Ae2, Ae2).real
-            if den <= 0:
-                return None
-            alpha = np.vdot(Ae2, r1) / den
-            z, rz = e1 + alpha * e2, r1 - alpha * Ae2
-        else:  # post-cycle: e1 + e2 + V(r1 - A e2): the cycle removes what the network got wrong at high frequency
-            r2 = r1 - Ae2
-            z = e1 + e2 + self.classical.apply(r2)
-            rz = r - self.A @ z
-        return z if np.linalg.norm(rz) <= (1.0 - self.min_gain) * n1 else None
+        den = np.vdot(Ae2, Ae2).real
+        if den <= 0:
+            return None
+        alpha = np.vdot(Ae2, r1) / den
+        ok = np.linalg.norm(r1 - alpha * Ae2) <= (1.0 - self.min_gain) * np.linalg.norm(r1)
+        return e1 + alpha * e2 if ok else None
 
     def __repr__(self):
         return f"LearnedShiftedLaplacian(classical={self.classical!r}, device={self.device!r})"

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..precond.helmholtz import HelmholtzNet, HelmholtzNetConfig, local_kh
+from ..operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
 
-from solvers.problems.helmholtz import PPW, grid_helmholtz as helmholtz_system, wavenumber  # noqa: F401
+#: points per wavelength at speed 1 (the value of solvers.problems.helmholtz.PPW; not imported, so this
+#: module trains on a machine without DOLFINx)
+PPW = 10.0
 
 
 def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: int = 80, seed: int = 0,
@@ -29,12 +31,15 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
     import scipy.sparse.linalg as spla
     from solvers.linear import FGMRES, LinearProblem, solve
     from solvers.linear.preconditioners import ShiftedLaplacian
+    from solvers.problems.helmholtz import grid_helmholtz, wavenumber
+
+    from ..precond.helmholtz import local_kh
 
     rng = np.random.default_rng(seed)
     R1, E, KH = [], [], []
     for m, c in enumerate(speeds):
         n = c.shape[0] - 1
-        system = helmholtz_system(c, wavenumber(n, ppw), source=tuple(rng.uniform(0.15, 0.85, 2)))
+        system = grid_helmholtz(c, wavenumber(n, ppw), source=tuple(rng.uniform(0.15, 0.85, 2)))
         grid = system.aux["grid"]
         seen = []
 
@@ -96,6 +101,25 @@ class HelmholtzTrainConfig:
     channels: int = 8
     depth: int = 4
     loss: str = "relative"
+    augment: bool = True
+
+
+def _rotate_phase(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    c, s = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
+    return torch.stack([x[:, 0] * c - x[:, 1] * s, x[:, 0] * s + x[:, 1] * c], dim=1)
+
+
+def augment(r1, e, kh, rng: np.random.Generator):
+    """The problem's symmetries: the square with absorbing sides is invariant under the 8 rotations and
+    reflections of the grid (applied to residual, error and ``k h`` together), and the equation is
+    complex-linear (residual and error multiplied by one phase ``exp(i theta)`` per sample)."""
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    out = []
+    for t in (r1, e, kh):
+        t = torch.rot90(t, k, dims=(-2, -1))
+        out.append(torch.flip(t, dims=(-1,)) if flip else t)
+    theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, len(r1)), dtype=r1.dtype, device=r1.device)
+    return _rotate_phase(out[0], theta), _rotate_phase(out[1], theta), out[2]
 
 
 def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None):
@@ -113,7 +137,10 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
     for step in range(cfg.steps):
         d = data[rng.choice(len(data), p=sizes / sizes.sum())]
         idx = torch.as_tensor(rng.choice(len(d["r1"]), min(cfg.batch, len(d["r1"])), replace=False), device=device)
-        loss = LOSSES[cfg.loss](net(d["r1"][idx], d["kh"][idx]), d["e"][idx])
+        r1, e, kh = d["r1"][idx], d["e"][idx], d["kh"][idx]
+        if cfg.augment:
+            r1, e, kh = augment(r1, e, kh, rng)
+        loss = LOSSES[cfg.loss](net(r1, kh), e)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,0 +1,81 @@
+"""Train the learned Helmholtz correction network on a GPU from residuals collected on the CPU.
+
+The lent GPU machines have torch but no DOLFINx, so the samples (the Arnoldi residuals of
+``cslp+fgmres`` left by the shifted-Laplacian cycle, their errors from sparse LU, and ``k h``) are
+collected here by :func:`hybrid.training.helmholtz.collect` and carried as one float16 file
+(``scripts/device_helmholtz_data.py`` writes it); the training loop is
+:func:`hybrid.training.helmholtz.train`, which imports nothing but torch and numpy. Writes the
+checkpoint (the :mod:`hybrid.precond.net_checkpoint` format) and a JSON summary.
+
+Run: python3 scripts/device_helmholtz_train.py --data .gpu/helmholtz_data.npz --out DIR [--steps 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from hybrid.training.helmholtz import HelmholtzTrainConfig, evaluate, train  # noqa: E402
+
+
+def _checkpoint_module():
+    """hybrid/precond/net_checkpoint.py without hybrid.precond's package imports (which need the solvers)."""
+    spec = importlib.util.spec_from_file_location("net_checkpoint", ROOT / "hybrid" / "precond" / "net_checkpoint.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _part(d, name, device):
+    kh = d[f"{name}_kh"].astype(np.float32)[d[f"{name}_medium"]]
+    return {"r1": torch.as_tensor(d[f"{name}_r1"].astype(np.float32), device=device),
+            "e": torch.as_tensor(d[f"{name}_e"].astype(np.float32), device=device),
+            "kh": torch.as_tensor(kh, device=device)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(ROOT / ".gpu" / "helmholtz_data.npz"))
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=8)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--loss", default="relative")
+    ap.add_argument("--max-seconds", type=float, default=240.0)
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--half", action="store_true", help="store the weights as float16 (smaller file)")
+    a = ap.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+    d = np.load(a.data)
+    train_sets = [_part(d, "tr64", device), _part(d, "tr128", device)]
+    cfg = HelmholtzTrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, channels=a.channels, depth=a.depth,
+                               loss=a.loss, max_seconds=a.max_seconds, augment=not a.no_augment)
+    t0 = time.perf_counter()
+    net, info = train(train_sets, cfg, device=device, log=print)
+    info["device"] = name
+    info["test64"] = evaluate(net, {k: v.cpu().numpy() for k, v in _part(d, "te64", "cpu").items()}, device, loss=a.loss)
+    info["test128"] = evaluate(net, {k: v.cpu().numpy() for k, v in _part(d, "te128", "cpu").items()}, device, loss=a.loss)
+    info["wall_s"] = time.perf_counter() - t0
+    info["config"] = vars(a)
+    print(json.dumps(info, indent=1))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _checkpoint_module().save_net(out / f"helmholtz_cslp_c{a.channels}d{a.depth}.pt", "helmholtz-cslp-correction",
+                                  net.cpu().half() if a.half else net.cpu(), {"train": info})
+    (out / f"helmholtz_train_c{a.channels}d{a.depth}.json").write_text(json.dumps(info, indent=1))
+
+
+if __name__ == "__main__":
+    main()
