@@ -63,6 +63,8 @@ def _figures(system, c, runs, out: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from meshes.plot import save_figure
+
     grid = system.aux["grid"]
     u = grid.to_grid(runs["direct-superlu"][0].x)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
@@ -79,9 +81,7 @@ def _figures(system, c, runs, out: Path):
     axes[2].set(xlabel="FGMRES iteration", ylabel="relative residual", title="convergence")
     axes[2].axhline(1e-8, color="k", lw=0.5, ls="--")
     axes[2].legend()
-    fig.tight_layout()
-    fig.savefig(out / "helmholtz_hybrid.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "helmholtz_hybrid.png")
     print(f"wrote {out / 'helmholtz_hybrid.png'}")
 
 

@@ -17,12 +17,9 @@ def _plt():
 
 
 def _save(plt, fig, path) -> Path:
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from meshes.plot import save_figure
+
+    return save_figure(fig, path)
 
 
 def save_fields(path, fields: dict[str, np.ndarray], extent=(0, 1, 0, 1), cmap="viridis") -> Path:

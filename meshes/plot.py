@@ -16,6 +16,18 @@ import dolfinx.fem as fem
 from .nodal import nodal_values
 
 
+def save_figure(fig, path, dpi: int = 110) -> Path:
+    """``tight_layout``, create the folder, save as ``path``, close the figure (every PNG of the toolkit)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def triangulation(msh):
     """matplotlib ``Triangulation`` of a first-order triangle mesh (a dolfinx mesh or :class:`Mesh`)."""
     import matplotlib.tri as mtri
@@ -57,9 +69,4 @@ def plot_fields(path, fields: Mapping[str, fem.Function], *, edges: bool = False
         ax.set_aspect("equal")
         ax.set_title(title)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -133,12 +133,9 @@ class RateTable:
         ax.set_ylabel("error")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        from meshes.plot import save_figure
+
+        return save_figure(fig, path)
 
 
 def convergence_table(levels: Sequence, solve: Callable, exact, expected: dict[str, float] | None = None) -> RateTable:

@@ -24,6 +24,8 @@ IN_DISTRIBUTION = ("grf", "layered")
 OUT_OF_DISTRIBUTION = ("dipping", "salt", "checkerboard")
 MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
 METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "learned-cslp+fgmres")
+#: not run by default: the shifted Laplacian by pyamg smoothed aggregation instead of geometric multigrid
+EXTRA_METHODS = ("cslp-sa+fgmres",)
 SEED = 99
 SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
@@ -159,8 +161,6 @@ def figure(records, path) -> Path:
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from meshes.plot import save_figure
+
+    return save_figure(fig, path)
