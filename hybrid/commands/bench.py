@@ -90,9 +90,10 @@ def _helmholtz(args, suite):
     if model is not None and not Path(model).exists():
         raise FileNotFoundError(f"--model {model}: no such checkpoint")
     methods = args.methods or list(suite.METHODS)
-    unknown = set(methods) - set(suite.METHODS)
+    known = suite.METHODS + suite.EXTRA_METHODS
+    unknown = set(methods) - set(known)
     if unknown:
-        raise ValueError(f"--methods {','.join(sorted(unknown))}: helmholtz methods are {', '.join(suite.METHODS)}")
+        raise ValueError(f"--methods {','.join(sorted(unknown))}: helmholtz methods are {', '.join(known)}")
     media = args.problems or list(suite.MEDIA)
     bad = set(media) - set(suite.MEDIA)
     if bad:
