@@ -78,6 +78,9 @@ class LearnedShiftedLaplacian(Preconditioner):
     classical : the cycle it corrects (default ``ShiftedLaplacian()``, as ``cslp+fgmres``).
     device : where the network runs (``p.device`` overrides when given).
     min_gain : accept the learned step when it reduces the cycle's residual by at least this fraction.
+        Small on purpose: the step's value is in the error, not the residual. At n = 512 (trained at
+        64/128) each accepted step reduced ``||r1||`` by only 3-6%, yet taking them all cut FGMRES from 252
+        to 170 iterations; a 5% threshold rejected the first five and switched the network off.
     probe : applications after which a never-accepted network is switched off for the solve.
     """
 
@@ -85,7 +88,7 @@ class LearnedShiftedLaplacian(Preconditioner):
     symmetric = False
 
     def __init__(self, model=None, classical: ShiftedLaplacian | None = None, device="cpu",
-                 min_gain: float = 0.05, probe: int = 5):
+                 min_gain: float = 0.005, probe: int = 5):
         if not (0 <= min_gain < 1):
             raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
         self.model, self.classical = model, classical or ShiftedLaplacian()
