@@ -148,20 +148,21 @@ def _grid_model(bundle, name, cfg: dict, free):
     return ThroughGrid(UNet(UNetConfig(in_channels=2, out_channels=1, **cfg)))
 
 
-MODELS = {  # label: (kind, config); grid models get the mesh -> grid -> mesh wrapper
-    "algebraic-mgno": ("algebraic", {"channels": 64, "layers": 4, "stencils": 2, "amg": "rs",
+MODELS = {  # label: (kind, config); grid models get the mesh -> grid -> mesh wrapper. ~90k parameters each (sized
+    # for 2 shared CPU cores; the ~490k reference size is channels 58 / 64 / 24)
+    "algebraic-mgno": ("algebraic", {"channels": 25, "layers": 4, "stencils": 2, "amg": "rs",
                                      "levels": [[1, 0]] * 5 + [[2, 0]]}),
-    "algebraic-mgno-sa": ("algebraic", {"channels": 64, "layers": 4, "stencils": 2, "amg": "sa",
+    "algebraic-mgno-sa": ("algebraic", {"channels": 28, "layers": 4, "stencils": 2, "amg": "sa",
                                         "levels": [[1, 0]] * 3 + [[2, 0]]}),
-    "mgno-grid": ("grid", {"model": "mgno", "channels": 24, "layers": 4, "levels": [[1, 0]] * 5 + [[2, 0]]}),
+    "mgno-grid": ("grid", {"model": "mgno", "channels": 10, "layers": 4, "levels": [[1, 0]] * 5 + [[2, 0]]}),
 }
 
 
 def run(args) -> None:
     import torch
     from hybrid.data import DataProcessor
-    from hybrid.operators.algebraic_mgno import AlgebraicMgNO, AlgebraicMgNOConfig, boundary_nodes
-    from hybrid.training.nodal import evaluate_nodal, fit_nodal, lumped_mass
+    from hybrid.operators.algebraic_mgno import AlgebraicMgNO, AlgebraicMgNOConfig
+    from hybrid.training.nodal import evaluate_nodal, fit_nodal
     from hybrid.training.trainer import TrainConfig
 
     torch.set_num_threads(args.threads)
@@ -175,51 +176,109 @@ def run(args) -> None:
               "versions": {"python": platform.python_version(), "torch": torch.__version__,
                            "numpy": np.__version__}, "records": records}
     models = args.models.split(",") if args.models else list(MODELS)
-    for name in args.domains.split(","):
-        a = torch.from_numpy(bundle[f"{name}/coefficient"])[:, None]
-        u = torch.from_numpy(bundle[f"{name}/solution"])[:, None]
-        coords, cells = bundle[f"{name}/coordinates"], bundle[f"{name}/cells"]
-        n_total = len(a)
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, n_train=args.n_train,
+    domains = args.domains.split(",")
+    prepared = {name: _domain(bundle, name, args) for name in domains}
+
+    def make(name, label):
+        d = prepared[name]
+        kind, mcfg = MODELS[label]
+        torch.manual_seed(0)
+        if kind == "algebraic":
+            model = AlgebraicMgNO(AlgebraicMgNOConfig(coordinates=d["coords"].tolist(), cells=d["cells"].tolist(),
+                                                      **mcfg), amg=_amg(bundle, name, mcfg["amg"]))
+            levels = model.levels
+        else:
+            model = _grid_model(bundle, name, dict(mcfg), d["free"])
+            levels = list(bundle[f"{name}/shape"].tolist())
+        model = model.to(device)
+        processor = DataProcessor(1, 1).fit(d["a"][d["tr"]], d["u"][d["tr"]]).to(device)
+        model.init_boundary_value(processor.out.encode(torch.zeros(1, 1, 1, device=device)))
+        return model, processor, levels
+
+    epochs = args.epochs
+    if args.time_budget:  # one epoch count for every model, chosen so that all of them fit the budget
+        per_epoch = {}
+        for name in domains:
+            for label in models:
+                model, processor, _ = make(name, label)
+                per_epoch[name, label] = _seconds_per_epoch(model, processor, prepared[name], args, device)
+                print(f"{name} {label}: ~{per_epoch[name, label]:.2f} s per epoch", flush=True)
+        epochs = max(1, min(args.epochs, int(args.time_budget / sum(per_epoch.values()))))
+        print(f"{epochs} epochs for every model (time budget {args.time_budget:.0f} s)", flush=True)
+        result["time_budget_s"] = args.time_budget
+    for name in domains:
+        d = prepared[name]
+        cfg = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, n_train=args.n_train,
                           n_test=args.n_test)
-        n_val = max(1, round(cfg.val_fraction * cfg.n_train))
-        tr, va = np.arange(cfg.n_train - n_val), np.arange(cfg.n_train - n_val, cfg.n_train)
-        te = np.arange(n_total - cfg.n_test, n_total)
-        mass = torch.as_tensor(lumped_mass(coords, cells), dtype=torch.float32)
-        free = np.ones(len(coords), dtype=np.float32)
-        free[boundary_nodes(cells, len(coords))] = 0
-        free = torch.from_numpy(free)
+        tr, va, te = d["tr"], d["va"], d["te"]
+        a, u, mass = d["a"], d["u"], d["mass"]
         for label in models:
-            kind, mcfg = MODELS[label]
-            torch.manual_seed(0)
-            if kind == "algebraic":
-                amg = _amg(bundle, name, mcfg["amg"])
-                model = AlgebraicMgNO(AlgebraicMgNOConfig(coordinates=coords.tolist(), cells=cells.tolist(), **mcfg),
-                                      amg=amg)
-                levels = model.levels
-            else:
-                model = _grid_model(bundle, name, dict(mcfg), free)
-                levels = list(bundle[f"{name}/shape"].tolist())
-            model = model.to(device)
-            processor = DataProcessor(1, 1).fit(a[tr], u[tr]).to(device)
-            model.init_boundary_value(processor.out.encode(torch.zeros(1, 1, 1, device=device)))
+            model, processor, levels = make(name, label)
             params = sum(p.numel() for p in model.parameters())
             print(f"{name} {label}: {params} parameters, levels {levels}", flush=True)
             fit = fit_nodal(model, processor, a[tr], u[tr], a[va], u[va], mass, cfg, device,
                             log=print if args.verbose else None)
             res = evaluate_nodal(model, processor, a[te], u[te], mass, cfg.batch_size, device)
-            rec = {"model": label, "dataset": f"darcy-two-phase-{name}", "nodes": len(coords), "levels": levels,
+            rec = {"model": label, "dataset": f"darcy-two-phase-{name}", "nodes": len(d["coords"]), "levels": levels,
                    "n_train": len(tr), "n_val": len(va), "n_test": len(te), "params": params, "seed": 0,
                    "epochs": fit["epochs_run"], "train_s": round(fit["train_s"], 2),
                    "best_val_rel_l2": fit["best_val_rel_l2"], "rel_l2_test": res["rel_l2_mean"],
                    "rel_l2_test_median": res["rel_l2_median"], "infer_ms_per_sample": res["infer_ms_per_sample"],
-                   "device": result["machine"]["device"], "config": mcfg}
+                   "device": result["machine"]["device"], "config": MODELS[label][1],
+                   "val_curve": [round(v, 5) for v in fit["history"]["val_rel_l2"]]}
             records.append(rec)
             print(f"  test rel L2 {res['rel_l2_mean']:.4f} (median {res['rel_l2_median']:.4f}), "
                   f"train {fit['train_s']:.0f} s", flush=True)
             if args.json:
                 Path(args.json).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+def _domain(bundle, name, args) -> dict:
+    """Data of one domain as tensors ``(samples, 1, n)``, the split, lumped mass and free-node mask."""
+    import torch
+    from hybrid.operators.algebraic_mgno import boundary_nodes
+    from hybrid.training.nodal import lumped_mass
+
+    a = torch.from_numpy(bundle[f"{name}/coefficient"])[:, None]
+    u = torch.from_numpy(bundle[f"{name}/solution"])[:, None]
+    coords, cells = bundle[f"{name}/coordinates"], bundle[f"{name}/cells"]
+    n_val = max(1, round(0.1 * args.n_train))
+    free = np.ones(len(coords), dtype=np.float32)
+    free[boundary_nodes(cells, len(coords))] = 0
+    return {"a": a, "u": u, "coords": coords, "cells": cells, "free": torch.from_numpy(free),
+            "tr": np.arange(args.n_train - n_val), "va": np.arange(args.n_train - n_val, args.n_train),
+            "te": np.arange(len(a) - args.n_test, len(a)),
+            "mass": torch.as_tensor(lumped_mass(coords, cells), dtype=torch.float32)}
+
+
+def _seconds_per_epoch(model, processor, d, args, device, steps: int = 4) -> float:
+    """Training steps timed after one warm-up, scaled to an epoch, plus the validation pass."""
+    import torch
+    from hybrid.training.nodal import evaluate_nodal, nodal_relative_l2
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    mass = d["mass"].to(device)
+    x, y = d["a"][:args.batch_size].to(device), d["u"][:args.batch_size].to(device)
+
+    def step():
+        loss = nodal_relative_l2(processor.postprocess(model(processor.preprocess(x)[0])), y, mass).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    per_step = (time.perf_counter() - t) / steps
+    t = time.perf_counter()
+    evaluate_nodal(model, processor, d["a"][d["va"]], d["u"][d["va"]], d["mass"], args.batch_size, device)
+    return per_step * np.ceil(len(d["tr"]) / args.batch_size) + (time.perf_counter() - t)
 
 
 def main(argv=None) -> None:
@@ -233,7 +292,9 @@ def main(argv=None) -> None:
     r.add_argument("--bundle", default="data/mesh/bundle.npz")
     r.add_argument("--domains", default=",".join(DOMAINS))
     r.add_argument("--models", default=None, help=f"comma-separated, of {', '.join(MODELS)}")
-    r.add_argument("--epochs", type=int, default=40)
+    r.add_argument("--epochs", type=int, default=40, help="epochs (with --time-budget: at most this many)")
+    r.add_argument("--time-budget", type=float, default=None, metavar="S",
+                   help="choose one epoch count for all models so that their training fits S seconds (timed)")
     r.add_argument("--n-train", type=int, default=1000)
     r.add_argument("--n-test", type=int, default=100)
     r.add_argument("--batch-size", type=int, default=20)

@@ -170,17 +170,8 @@ class AlgebraicMgConv(nn.Module):
         counts = [tuple(l) for l in config.levels][:len(amg)]
         counts[-1] = tuple(config.levels[-1]) if len(counts) > 1 else counts[-1]
         self.counts = counts
-        amg = amg[:len(counts)]
-        self.sizes = [lvl.A.shape[0] for lvl in amg]
+        self.set_hierarchy(amg)
         cu, cf, k = config.channels, config.in_channels, config.stencils
-        for l, lvl in enumerate(amg):
-            self.register_buffer(f"T{l}", torch_sparse(scaled_operator(lvl.A)), persistent=False)
-            if l < len(amg) - 1:
-                R = sp.csr_matrix(lvl.R)
-                rows = np.asarray(R.sum(axis=1)).ravel()
-                rows = np.where(np.abs(rows) > 1e-12, rows, 1.0)
-                self.register_buffer(f"R{l}", torch_sparse(sp.diags(1.0 / rows) @ R), persistent=False)
-                self.register_buffer(f"P{l}", torch_sparse(lvl.P), persistent=False)
         self.pre = nn.ModuleList()
         self.post = nn.ModuleList()
         for l, (npre, npost) in enumerate(counts):
@@ -192,6 +183,32 @@ class AlgebraicMgConv(nn.Module):
         # coarse corrections start at half weight: with the identity they add up over many levels (Ruge-Stuben
         # makes 5-6 here) and the V-cycle's gain grew ~3x per layer at initialization
         self.mix_p = nn.ParameterList(_mixing(cu, 0.5) for _ in range(nl))
+
+    def set_hierarchy(self, amg: list[AMGLevel]) -> None:
+        """Use the levels of another matrix's hierarchy (the learned weights do not depend on the level sizes,
+        only on the number of levels: ``amg`` needs at least as many as this V-cycle uses)."""
+        if len(amg) < len(self.counts):
+            raise ValueError(f"this V-cycle uses {len(self.counts)} levels; the hierarchy has {len(amg)}")
+        amg = amg[:len(self.counts)]
+        self.sizes = [lvl.A.shape[0] for lvl in amg]
+        device = next((b.device for b in self.buffers()), torch.device("cpu"))
+        for l, lvl in enumerate(amg):
+            self.register_buffer(f"T{l}", torch_sparse(scaled_operator(lvl.A)).to(device), persistent=False)
+            if l < len(amg) - 1:
+                R = sp.csr_matrix(lvl.R)
+                rows = np.asarray(R.sum(axis=1)).ravel()
+                rows = np.where(np.abs(rows) > 1e-12, rows, 1.0)
+                self.register_buffer(f"R{l}", torch_sparse(sp.diags(1.0 / rows) @ R).to(device), persistent=False)
+                self.register_buffer(f"P{l}", torch_sparse(lvl.P).to(device), persistent=False)
+
+    def hierarchy_state(self) -> dict:
+        """The current levels' operators (to switch between matrices without rebuilding them)."""
+        return {name: buf for name, buf in self.named_buffers() if name[0] in "TRP" and name[1:].isdigit()} | \
+            {"sizes": list(self.sizes)}
+
+    def load_hierarchy_state(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def _op(self, name: str, l: int) -> torch.Tensor:
         return getattr(self, f"{name}{l}")

@@ -37,9 +37,11 @@ def boundary_nodes(cells: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.concatenate([once // n, once % n]))
 
 
-def p1_laplacian(coordinates: np.ndarray, cells: np.ndarray, constrained: np.ndarray | None = None) -> sp.csr_matrix:
-    """P1 stiffness matrix of ``-Laplace`` on a triangle mesh, Dirichlet rows/columns of ``constrained``
-    eliminated (identity there), assembled by :class:`solvers.data.p1.P1Assembler`."""
+def p1_laplacian(coordinates: np.ndarray, cells: np.ndarray, constrained: np.ndarray | None = None,
+                 coefficient: np.ndarray | None = None) -> sp.csr_matrix:
+    """P1 stiffness matrix of ``-div(a grad u)`` on a triangle mesh (``a = 1`` unless a nodal ``coefficient`` is
+    given), Dirichlet rows/columns of ``constrained`` eliminated (identity there), assembled by
+    :class:`solvers.data.p1.P1Assembler`."""
     from solvers.data.p1 import P1Assembler
 
     coordinates, cells = np.asarray(coordinates, dtype=np.float64), np.asarray(cells, dtype=np.int64)
@@ -49,7 +51,7 @@ def p1_laplacian(coordinates: np.ndarray, cells: np.ndarray, constrained: np.nda
     pattern = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
     constrained = np.zeros(0, dtype=np.int64) if constrained is None else np.asarray(constrained, dtype=np.int64)
     asm = P1Assembler(coordinates, cells, pattern, constrained)
-    return asm.matrix(asm.stiffness_operator() @ np.ones(n))
+    return asm.matrix(asm.stiffness_operator() @ (np.ones(n) if coefficient is None else np.asarray(coefficient)))
 
 
 @dataclass
