@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; assert sy
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
 "$venv/bin/python" -m pip install --quiet "torch==2.14.1"
-"$venv/bin/python" -m pip install --quiet -e "$here[test,mesh]"
+"$venv/bin/python" -m pip install --quiet -e "$here[test,mesh,baselines]"
 # `import dolfinx` before `import meshes` would fail with `ImportError: libmpi.so.12`: a .pth file loads MPI
 # first, on demand (see scripts/mpi_first/hybrid_solvers_mpi_first.py)
 purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -21,6 +21,11 @@ def add_parser(sub) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
+    p.add_argument("--seeds", type=int, default=None, help="operators: training seeds per model (default 3)")
+    p.add_argument("--samples", type=int, default=None, help="operators: training samples (default 400)")
+    p.add_argument("--subsample", type=lambda s: tuple(int(t) for t in s.split(",")), default=(1, 2),
+                   help="operators: mixed-resolution training for every model (default 1,2: every other batch on "
+                        "every 2nd node); 1 trains at the file's resolution only")
     p.add_argument("--device", default="cpu", help="operators, hybrid (the learned-AMG network): cpu or cuda")
     p.add_argument("--model", type=Path, default=None,
                    help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present); "
@@ -43,17 +48,19 @@ def _solvers(args, suite):
 
 
 def _operators(args, suite):
-    n, n_train, n_test, epochs = (32, 100, 20, 3) if args.quick else (64, 1000, 100, 40)
+    # the default fits well under 30 minutes on 2 shared CPU cores; the paper-size setting is a GPU script
+    n, n_train, n_test, epochs, seeds = (16, 60, 10, 2, (0,)) if args.quick else (32, 400, 100, 15, (0, 1, 2))
     n = args.sizes[0] if args.sizes else n
-    return suite.run(n, n_train, n_test, args.epochs or epochs, args.models or list(suite.MODEL_CONFIGS),
-                     args.data_dir, device=args.device)
+    return suite.run(n, args.samples or n_train, n_test, args.epochs or epochs, args.models or list(suite.MODEL_CONFIGS),
+                     args.data_dir, device=args.device, seeds=tuple(range(args.seeds)) if args.seeds else seeds,
+                     subsample=args.subsample)
 
 
 def _datagen(args, suite):
     plan = [(64, 200, 40), (128, 100, 20)] if args.quick else [(64, 1200, 200), (128, 400, 100), (256, 100, 30)]
     if args.sizes:
         plan = [p for p in plan if p[0] in args.sizes] or [(n, 20, 5) for n in args.sizes]
-    return suite.run(plan)
+    return suite.run(plan, repeats=args.repeats)
 
 
 def _hybrid(args, suite):
@@ -125,14 +132,19 @@ def run(args) -> int:
     if args.report:
         doc = json.loads(args.json.read_text())
         print(f"{doc['command']}  ({doc['created']}, {doc['machine']['cpu']}, {doc['machine']['cores']} cores)\n")
-        print(markdown_table(doc["records"], suite.COLUMNS))
+        print(suite.table(doc["records"]) if hasattr(suite, "table") else markdown_table(doc["records"], suite.COLUMNS))
         return 0
 
     command = "hybrid " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else \
         f"hybrid bench {args.suite}{' --quick' if args.quick else ''} --json {args.json}"
     records = SUITES[args.suite](args, suite)
     path = write_results(args.json, args.suite, records, device=_device_name(args), extra={"command": command})
-    print(markdown_table(records, suite.COLUMNS))
+    table = suite.table(records) if hasattr(suite, "table") else markdown_table(records, suite.COLUMNS)
+    print(table)
+    if hasattr(suite, "table"):  # suites with a summary table also write it beside the JSON file
+        doc = json.loads(path.read_text())
+        path.with_suffix(".md").write_text(f"{command}  ({doc['created']}, {doc['machine']['cpu']}, "
+                                           f"{doc['machine']['cores']} cores, {doc['machine']['device']})\n\n{table}\n")
     print(f"wrote {path}")
     return 0
 

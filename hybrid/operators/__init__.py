@@ -8,7 +8,10 @@ checkpoints).
 
 from dataclasses import asdict
 
+import torch
+
 from .mgconv import MgConv, MgConvConfig, padding_for, boundary_kind
+from .multilevel_mgconv import MultilevelMgConv
 from .symmetric_mgconv import SymmetricMgConv
 from .mgno import MgNO, MgNOConfig
 from .unet import UNet, UNetConfig
@@ -39,5 +42,15 @@ def config_dict(model) -> dict:
     return asdict(model.config)
 
 
-__all__ = ["MgConv", "MgConvConfig", "SymmetricMgConv", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
+def real_parameter_count(model) -> int:
+    """Trainable parameters counted in real numbers: a complex weight (FNO's spectral weights) counts twice.
+
+    >>> real_parameter_count(torch.nn.Linear(3, 2)), real_parameter_count(torch.nn.ParameterList(
+    ...     [torch.nn.Parameter(torch.zeros(4, dtype=torch.complex64))]))
+    (8, 8)
+    """
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["MgConv", "MgConvConfig", "MultilevelMgConv", "real_parameter_count", "SymmetricMgConv", "MgNO", "MgNOConfig", "UNet", "UNetConfig", "DeepONet", "DeepONetConfig",
            "FNO", "FNOConfig", "NIO", "NIOConfig", "AlgebraicMgNO", "AlgebraicMgNOConfig", "MODELS", "build", "config_dict", "padding_for", "boundary_kind", "neuraloperator_available"]

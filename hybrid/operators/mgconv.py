@@ -58,6 +58,27 @@ def _conv3(cin, cout, padding_mode, stride=1):
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, padding_mode=padding_mode)
 
 
+def prolong(conv: nn.ConvTranspose2d | None, u_coarse, fine_shape, boundary: str, weight=None, groups: int = 1):
+    """Transposed convolution onto the fine grid's exact shape (``weight`` replaces ``conv.weight``).
+
+    PyTorch's transposed convolution only zero-pads, so for reflect/circular boundaries the coarse grid is
+    padded by one cell with that mode first and the result cropped: the prolongation respects the boundary.
+    """
+    w = conv.weight if weight is None else weight
+    mode = padding_for(boundary)
+    if mode != "zeros":
+        full = F.conv_transpose2d(F.pad(u_coarse, (1, 1, 1, 1), mode=mode), w, stride=2, padding=1, groups=groups)
+        return full[..., 2:2 + fine_shape[0], 2:2 + fine_shape[1]]
+    if w.shape[-1] == 4:
+        if fine_shape[0] % 2 or fine_shape[1] % 2:
+            raise ValueError(f"prolongation_kernel=4 needs even grid sizes, got {tuple(fine_shape)}; use 3")
+        return F.conv_transpose2d(u_coarse, w, stride=2, padding=1)
+    out_pad = [fine_shape[d] - ((u_coarse.shape[-2 + d] - 1) * 2 - 2 + 3) for d in range(2)]
+    if min(out_pad) < 0 or max(out_pad) > 1:
+        raise ValueError(f"cannot prolong a {tuple(u_coarse.shape[-2:])} grid onto {tuple(fine_shape)}")
+    return F.conv_transpose2d(u_coarse, w, stride=2, padding=1, output_padding=tuple(out_pad), groups=groups)
+
+
 class SmoothingStep(nn.Module):
     """``u <- u + S(f - A u)`` (or ``u = S f`` for the first step from zero)."""
 
@@ -76,13 +97,27 @@ class SmoothingStep(nn.Module):
 
 @dataclass
 class MgConvConfig:
-    """``levels[l] = (pre, post)`` smoothing steps on level ``l`` (finest first)."""
+    """``levels[l] = (pre, post)`` smoothing steps on level ``l`` (finest first, at the training grid).
+
+    ``coarsest=None`` (the reference configuration): exactly ``len(levels)`` levels at every input size.
+    ``coarsest=c``: the number of levels follows the input (coarsen until the next grid would have fewer
+    than ``c`` nodes per side), see :class:`hybrid.operators.multilevel_mgconv.MultilevelMgConv`; there
+    ``scheme`` is ``"reference"`` (restrict ``f`` and the iterate, as the authors' code) or
+    ``"correction"`` (restrict the residual, coarse iterate from zero, one ``A`` per level), and
+    ``dirichlet_mask`` zeroes the iterate on boundary nodes (Dirichlet only), and ``transfers`` is ``learned``
+    (one restriction/prolongation per level pair), ``shared`` (one learned pair for all levels) or ``fixed``
+    (full weighting and bilinear interpolation, channel by channel).
+    """
 
     in_channels: int = 1
     channels: int = 24
     levels: list = field(default_factory=lambda: [[1, 0]] * 5 + [[2, 0]])
     boundary: str = "dirichlet"
     prolongation_kernel: int = 3
+    coarsest: int | None = None
+    scheme: str = "reference"
+    dirichlet_mask: bool = False
+    transfers: str = "learned"
 
 
 class MgConv(nn.Module):
@@ -118,19 +153,7 @@ class MgConv(nn.Module):
                                      for _ in range(nl))
 
     def _prolong(self, l: int, u_coarse, fine_shape):
-        """Transposed convolution onto the fine grid's exact shape. PyTorch's transposed convolution
-        only zero-pads, so for reflect/circular boundaries the coarse grid is padded by one cell with
-        that mode first and the result cropped: the prolongation then respects the boundary too."""
-        conv = self.prolong[l]
-        mode = padding_for(self.config.boundary)
-        if mode != "zeros":
-            full = conv(F.pad(u_coarse, (1, 1, 1, 1), mode=mode))
-            return full[..., 2:2 + fine_shape[0], 2:2 + fine_shape[1]]
-        if conv.kernel_size[0] == 4:
-            if fine_shape[0] % 2 or fine_shape[1] % 2:
-                raise ValueError(f"prolongation_kernel=4 needs even grid sizes, got {tuple(fine_shape)}; use 3")
-            return conv(u_coarse)
-        return conv(u_coarse, output_size=list(fine_shape))
+        return prolong(self.prolong[l], u_coarse, fine_shape, self.config.boundary)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         """Down: pre-smooth and restrict ``(u, f)``; up: add the prolongated correction, post-smooth."""

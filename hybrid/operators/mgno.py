@@ -3,6 +3,12 @@
 No lifting or projection network: the first layer's ``MgConv`` reads the input channels directly
 (as in the authors' Darcy model, whose reference configuration has 572,661 parameters; ours has the
 same count with ``prolongation_kernel=4``, a test checks it).
+
+``coarsest=c`` switches to :class:`~hybrid.operators.multilevel_mgconv.MultilevelMgConv` (levels follow the
+input, weights indexed from the coarsest level, spacing-scaled sharing; ``scheme`` ``reference`` or
+``correction``), which carries across resolutions. ``dirichlet_mask`` also fixes the output on the boundary
+nodes to one learned constant per channel (the normalized image of the zero Dirichlet value, whatever the
+data normalization). ``coordinates`` appends the ``x, y`` channels (in ``[0, 1]``) to the input.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import torch
 from torch import nn
 
 from .mgconv import MgConv, MgConvConfig
+from .multilevel_mgconv import MultilevelMgConv, interior_mask
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
@@ -27,6 +34,28 @@ class MgNOConfig:
     boundary: str = "dirichlet"
     activation: str = "gelu"
     prolongation_kernel: int = 3
+    coarsest: int | None = None      # None: fixed depth len(levels) (the reference configuration)
+    scheme: str = "reference"        # with coarsest: "reference" or "correction"
+    dirichlet_mask: bool = False     # with coarsest and a Dirichlet boundary
+    coordinates: bool = False
+    transfers: str = "learned"       # with coarsest: "learned", "shared" or "fixed"
+
+
+#: named configurations: the authors' Darcy model and the resolution-aware one the benchmark trains
+PRESETS = {
+    "reference": {"prolongation_kernel": 4},
+    "multilevel": {"coarsest": 5, "scheme": "correction", "dirichlet_mask": True,
+                   "levels": [[1, 1], [1, 1], [1, 1], [2, 2]]},
+}
+
+
+def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with two more channels: the node coordinates ``x`` (along the last axis) and ``y`` in ``[0, 1]``."""
+    ny, nx = x.shape[-2:]
+    gy, gx = torch.meshgrid(torch.linspace(0, 1, ny, dtype=x.dtype, device=x.device),
+                            torch.linspace(0, 1, nx, dtype=x.dtype, device=x.device), indexing="ij")
+    grid = torch.stack([gx, gy])[None].expand(x.shape[0], 2, ny, nx)
+    return torch.cat([x, grid], dim=1)
 
 
 class MgNO(nn.Module):
@@ -36,6 +65,9 @@ class MgNO(nn.Module):
     >>> m = MgNO(MgNOConfig(channels=8, layers=2, levels=[[1, 0], [1, 0], [2, 0]]))
     >>> m(torch.randn(3, 1, 33, 33)).shape
     torch.Size([3, 1, 33, 33])
+    >>> m = MgNO(MgNOConfig(channels=8, layers=2, levels=[[1, 0], [2, 0]], coarsest=5, scheme="correction"))
+    >>> m(torch.randn(3, 1, 65, 65)).shape
+    torch.Size([3, 1, 65, 65])
     """
 
     def __init__(self, config: MgNOConfig):
@@ -44,19 +76,39 @@ class MgNO(nn.Module):
             raise ValueError(f"unknown activation {config.activation!r}; use one of {', '.join(ACTIVATIONS)}")
         if config.layers < 1:
             raise ValueError(f"layers must be >= 1, got {config.layers}")
+        if config.coarsest is None and (config.scheme != "reference" or config.dirichlet_mask):
+            raise ValueError("scheme='correction' and dirichlet_mask need coarsest (the multilevel V-cycle)")
         self.config = config
         self.act = ACTIVATIONS[config.activation]()
         self.mg = nn.ModuleList()
         self.local = nn.ModuleList()
+        cycle = MgConv if config.coarsest is None else MultilevelMgConv
+        first = config.in_channels + (2 if config.coordinates else 0)
         for i in range(config.layers):
-            cin = config.in_channels if i == 0 else config.channels
-            self.mg.append(MgConv(MgConvConfig(cin, config.channels, config.levels, config.boundary,
-                                               config.prolongation_kernel)))
+            cin = first if i == 0 else config.channels
+            self.mg.append(cycle(MgConvConfig(cin, config.channels, config.levels, config.boundary,
+                                              config.prolongation_kernel, config.coarsest, config.scheme,
+                                              config.dirichlet_mask, config.transfers)))
             self.local.append(nn.Conv2d(cin, config.channels, 1, bias=True))
         self.head = nn.Conv2d(config.channels, config.out_channels, 1, bias=False)
+        if config.dirichlet_mask:
+            self.boundary_value = nn.Parameter(torch.zeros(1, config.out_channels, 1, 1))
+
+    @torch.no_grad()
+    def init_boundary_value(self, value: torch.Tensor) -> None:
+        """Start the learned boundary value at ``value`` (per output channel: the normalized zero)."""
+        if self.config.dirichlet_mask:
+            self.boundary_value.copy_(value.reshape(self.boundary_value.shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Stages: ``layers`` x (V-cycle + pointwise linear + bias, activation), then the 1x1 head."""
+        """Stages: (coordinates), ``layers`` x (V-cycle + pointwise linear + bias, activation), the 1x1 head,
+        (the boundary nodes set to the learned boundary value)."""
+        if self.config.coordinates:
+            x = coordinate_channels(x)
         for mg, local in zip(self.mg, self.local):
             x = self.act(mg(x) + local(x))
-        return self.head(x)
+        out = self.head(x)
+        if self.config.dirichlet_mask:
+            m = interior_mask(out.shape[-2:], out)
+            out = out * m + self.boundary_value * (1 - m)
+        return out

@@ -6,11 +6,14 @@ cropped back, so odd P1 grids (``2^k + 1`` nodes) are handled.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from .mgno import coordinate_channels
 
 
 @dataclass
@@ -19,11 +22,12 @@ class UNetConfig:
     out_channels: int = 1
     channels: int = 16
     depth: int = 3
+    coordinates: bool = False    # append x, y channels in [0, 1] to the input
 
 
 def _block(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(min(8, cout), cout), nn.GELU(),
-                         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(min(8, cout), cout), nn.GELU())
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(math.gcd(8, cout), cout), nn.GELU(),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(math.gcd(8, cout), cout), nn.GELU())
 
 
 class UNet(nn.Module):
@@ -37,7 +41,8 @@ class UNet(nn.Module):
         super().__init__()
         self.config = config
         c, d = config.channels, config.depth
-        self.down = nn.ModuleList([_block(config.in_channels if i == 0 else c * 2 ** (i - 1), c * 2**i)
+        cin = config.in_channels + (2 if config.coordinates else 0)
+        self.down = nn.ModuleList([_block(cin if i == 0 else c * 2 ** (i - 1), c * 2**i)
                                    for i in range(d)])
         self.bottom = _block(c * 2 ** (d - 1), c * 2**d)
         self.up = nn.ModuleList([nn.ConvTranspose2d(c * 2 ** (i + 1), c * 2**i, 2, stride=2) for i in reversed(range(d))])
@@ -46,6 +51,8 @@ class UNet(nn.Module):
 
     def forward(self, x):
         """Stages: pad, ``depth`` x (block, pool), bottom block, ``depth`` x (up, concat skip, block), head, crop."""
+        if self.config.coordinates:
+            x = coordinate_channels(x)
         ny, nx = x.shape[-2:]
         m = 2**self.config.depth
         py, px = (-ny) % m, (-nx) % m

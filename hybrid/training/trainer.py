@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..data import DataProcessor, FieldDataset, multiplicative_noise
-from ..operators import MODELS, build, config_dict
+from ..operators import MODELS, build, config_dict, real_parameter_count
 from . import checkpoint, distributed, rundir
 from .losses import LOSSES, relative_h1, relative_l2
 from .split import split_indices
@@ -45,6 +45,9 @@ class TrainConfig:
     inputs: tuple = ("coefficient",)
     outputs: tuple = ("solution",)
     noise: float = 0.0             # multiplicative noise on the measured inputs at validation and test (0.1 = 10%)
+    #: mixed resolutions: batch b is trained on every ``subsample[b % len]``-th node (injection, exact for
+    #: P1 nodal data: the coarse grid's own coefficient, the fine solution's values at the coarse nodes)
+    subsample: tuple = (1,)
 
     def __post_init__(self):
         def need(ok, name, what):
@@ -66,6 +69,18 @@ class TrainConfig:
         need(self.schedule in ("onecycle", "cosine"), "schedule", "use onecycle or cosine")
         need(self.loss in LOSSES, "loss", f"use {', '.join(LOSSES)}")
         need(len(self.inputs) > 0 and len(self.outputs) > 0, "inputs", "need at least one input and one output field")
+        need(len(self.subsample) > 0 and all(_integer(f) and f >= 1 for f in self.subsample), "subsample",
+             "must be positive integer factors, e.g. (1, 2)")
+
+
+def subsample(x, y, factor: int):
+    """Every ``factor``-th node of inputs and outputs on the same grid (both grids must coarsen exactly)."""
+    if factor == 1:
+        return x, y
+    if x.shape[-2:] != y.shape[-2:] or any((s - 1) % factor for s in y.shape[-2:]):
+        raise ValueError(f"subsample={factor} needs inputs and outputs on one grid of k*{factor}+1 nodes per side, "
+                         f"got {tuple(x.shape[-2:])} -> {tuple(y.shape[-2:])}")
+    return x[..., ::factor, ::factor], y[..., ::factor, ::factor]
 
 
 def _integer(value) -> bool:
@@ -148,6 +163,9 @@ class Trainer:
         self.model = build(model_name, model_config).to(self.device)
         check_shapes(model_name, self.model, full.input_shape, full.shape)
         self.processor = DataProcessor(len(cfg.inputs), len(cfg.outputs)).fit(self.xtr, self.ytr).to(self.device)
+        if hasattr(self.model, "init_boundary_value"):  # masked Dirichlet nodes start at the normalized zero
+            self.model.init_boundary_value(self.processor.out.encode(torch.zeros(1, len(cfg.outputs), 1, 1,
+                                                                                 device=self.device)))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps = cfg.epochs * math.ceil(len(self.xtr) / cfg.batch_size)
         if cfg.schedule == "onecycle":
@@ -163,7 +181,8 @@ class Trainer:
 
     @property
     def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        """Parameters in real numbers (a complex weight counts twice)."""
+        return real_parameter_count(self.model)
 
     def _state(self) -> dict:
         return {"train": {"epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
@@ -279,6 +298,7 @@ class Trainer:
             mine = idx[self.rank::self.world]
             take = mine if len(mine) else idx[:1]
             x, y = self.xtr[take].to(self.device), self.ytr[take].to(self.device)
+            x, y = subsample(x, y, cfg.subsample[(i // cfg.batch_size) % len(cfg.subsample)])
             xn, _ = self.processor.preprocess(x)
             pred = self.processor.postprocess(predict(net, xn, y.shape[-2:]))
             per_sample = self.loss_fn(pred, y)
