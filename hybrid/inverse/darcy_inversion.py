@@ -25,10 +25,9 @@ from .darcy_solver import DarcySolver
 from .differentiable import differentiable_solve
 from .noise import check_noise_level
 from .observations import AllNodes, Observation, Sensors
+from .optimize import LOG_BOUNDS, OPTIMIZERS, minimize_log
 from .regularization import make_regularizer
 
-OPTIMIZERS = ("lbfgs", "adam")
-LOG_BOUNDS = (np.log(1e-8), np.log(1e8))
 
 
 @dataclass
@@ -174,92 +173,13 @@ def invert_darcy(observations, family, *, observe="all", noise_level: float | No
         R = regularizer(m_t)
         return misfit + weight * R, float(torch.linalg.norm(r.detach())), float(R.detach()), u.detach().numpy()
 
-    history = {"iteration": [], "misfit": [], "regularization": [], "objective": [], "forward_solves": []}
-    if truth_a is not None:
-        history["rel_error"] = []
-    state = {"m": m0, "u": None, "rnorm": np.inf}
-
-    def record(it, m, J, rnorm, R, u) -> bool:
-        """Store the iterate; True when the discrepancy principle says stop."""
-        state.update(m=np.array(m, copy=True), u=u, rnorm=rnorm)
-        rec = {"iteration": it, "misfit": rnorm / dnorm, "regularization": R, "objective": J,
-               "forward_solves": solver.counts.forward - counts0[0]}
-        if truth_a is not None:
-            rec["rel_error"] = relative_l2_error(np.exp(m), truth_a, M)
-        for k, v in rec.items():
-            history[k].append(v)
-        if callback is not None:
-            callback(rec)
-        return target is not None and rnorm <= target
-
-    stopped = "maxiter"
-    if optimizer == "lbfgs":
-        from scipy.optimize import minimize
-
-        evals: dict[bytes, tuple] = {}
-
-        def fun(x):
-            m_t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-            J, rnorm, R, u = evaluate(m_t)
-            J.backward()
-            if len(evals) > 32:
-                evals.pop(next(iter(evals)))
-            evals[x.tobytes()] = (float(J.detach()), rnorm, R, u)
-            return float(J.detach()), m_t.grad.numpy().copy()
-
-        def lookup(x):
-            if x.tobytes() not in evals:
-                with torch.no_grad():
-                    J, rnorm, R, u = evaluate(torch.tensor(x, dtype=torch.float64))
-                evals[x.tobytes()] = (float(J.detach()), rnorm, R, u)
-            return evals[x.tobytes()]
-
-        it = [0]
-        if record(0, m0, *lookup(m0)):
-            stopped = "discrepancy"
-        else:
-            def cb(intermediate_result):
-                it[0] += 1
-                x = intermediate_result.x
-                if record(it[0], x, *lookup(x)):
-                    raise StopIteration
-
-            res = minimize(fun, m0, jac=True, method="L-BFGS-B", bounds=[LOG_BOUNDS] * solver.ndofs,
-                           callback=cb, options={"maxiter": maxiter, "maxcor": 20, "ftol": 1e-15, "gtol": gtol})
-            if target is not None and state["rnorm"] <= target:
-                stopped = "discrepancy"
-            elif res.nit < maxiter:
-                stopped = "converged"
-            if not np.array_equal(res.x, state["m"]) and stopped != "discrepancy":
-                record(it[0] + 1, res.x, *lookup(res.x))  # the optimizer's final point, if not yet recorded
-                it[0] += 1
-        iterations = it[0]
-    else:
-        m_t = torch.tensor(m0, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([m_t], lr=lr)
-        iterations = 0
-        for k in range(maxiter + 1):
-            opt.zero_grad()
-            J, rnorm, R, u = evaluate(m_t)
-            iterations = k
-            if record(k, m_t.detach().numpy(), float(J.detach()), rnorm, R, u):
-                stopped = "discrepancy"
-                break
-            if k == maxiter:
-                break
-            J.backward()
-            if float(torch.linalg.norm(m_t.grad)) <= gtol:
-                stopped = "converged"
-                break
-            opt.step()
-            with torch.no_grad():
-                m_t.clamp_(*LOG_BOUNDS)
-
-    m = state["m"]
-    return InversionResult(a=np.exp(m), m=m, u=state["u"], history=history, iterations=iterations,
-                           forward_solves=solver.counts.forward - counts0[0],
+    traj = minimize_log(evaluate, m0, dnorm=dnorm, target=target, optimizer=optimizer, maxiter=maxiter, lr=lr,
+                        gtol=gtol, error=None if truth_a is None else (lambda m: relative_l2_error(np.exp(m), truth_a, M)),
+                        solves=lambda: solver.counts.forward - counts0[0], callback=callback)
+    return InversionResult(a=np.exp(traj.m), m=traj.m, u=traj.state, history=traj.history,
+                           iterations=traj.iterations, forward_solves=solver.counts.forward - counts0[0],
                            adjoint_solves=solver.counts.adjoint - counts0[1],
-                           seconds=time.perf_counter() - t_start, stopped=stopped,
-                           misfit=state["rnorm"] / dnorm, target=None if target is None else target / dnorm,
+                           seconds=time.perf_counter() - t_start, stopped=traj.stopped,
+                           misfit=traj.rnorm / dnorm, target=None if target is None else target / dnorm,
                            extra={"optimizer": optimizer, "reg": reg, "weight": weight,
                                   "observations": obs.size, "solver": solver.method})

@@ -147,6 +147,19 @@ class DarcySolver:
         self.counts.forward_s += time.perf_counter() - t
         return u, setup
 
+    def solve_with(self, setup: Setup, b: np.ndarray, what: str = "forward") -> np.ndarray:
+        """``A(a)^{-1} b`` for another right-hand side, reusing ``setup``'s factorization or hierarchy; counted
+        as a forward or adjoint solve (``what``)."""
+        t = time.perf_counter()
+        x = self._run(setup, b, what)
+        if what == "adjoint":
+            self.counts.adjoint += 1
+            self.counts.adjoint_s += time.perf_counter() - t
+        else:
+            self.counts.forward += 1
+            self.counts.forward_s += time.perf_counter() - t
+        return x
+
     def adjoint(self, setup: Setup, g: np.ndarray) -> np.ndarray:
         """``lam = A(a)^{-1} g`` with ``g`` zeroed on the constrained rows (``A`` is symmetric, so the
         adjoint matrix is ``A`` itself), reusing ``setup``'s factorization or hierarchy."""
