@@ -20,7 +20,7 @@ LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg"
 #: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
 BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse", "helmholtz")
 #: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`
-INVERSE_PROBLEMS = ("darcy",)
+INVERSE_PROBLEMS = ("darcy", "eit")
 #: ``hybrid invert --method``: :data:`hybrid.commands.invert.METHODS`
 INVERSE_METHODS = ("adjoint", "learned", "learned+adjoint")
 #: ``hybrid invert --reg``: :data:`hybrid.inverse.regularization.REGULARIZERS`

@@ -33,6 +33,22 @@ def save_fields(path, fields: dict[str, np.ndarray], extent=(0, 1, 0, 1), cmap="
     return _save(plt, fig, path)
 
 
+def save_mesh_fields(path, coordinates: np.ndarray, cells: np.ndarray, fields: dict[str, np.ndarray],
+                     cmap="viridis") -> Path:
+    """Side-by-side nodal P1 fields on a triangle mesh (``coordinates`` ``(N, 2)``, ``cells`` ``(C, 3)``)."""
+    import matplotlib.tri as mtri
+
+    plt = _plt()
+    tri = mtri.Triangulation(coordinates[:, 0], coordinates[:, 1], cells)
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 3.6), squeeze=False)
+    for ax, (title, values) in zip(axes[0], fields.items()):
+        im = ax.tripcolor(tri, values, shading="gouraud", cmap=cmap)
+        ax.set_aspect("equal")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(plt, fig, path)
+
+
 def save_convergence(path, histories: dict[str, np.ndarray], ylabel="relative residual") -> Path:
     """Semilog residual histories, one line per method."""
     plt = _plt()

@@ -122,3 +122,28 @@ def test_bad_inputs(small):
         eit_forward(torch.ones(7, dtype=torch.float64), small)
     with pytest.raises(ValueError, match="positive"):
         small.forward(-np.ones(small.ndofs))
+
+
+def test_cli_invert_eit(tmp_path, capsys):
+    from hybrid.cli import main
+    from solvers.data.generate import generate
+
+    data = tmp_path / "eit.h5"
+    generate("eit", samples=2, n=8, out=data, params={"patterns": 4}, progress=False)
+    out = tmp_path / "inv"
+    assert main(["invert", "eit", "--data", str(data), "--sample", "1", "--noise", "0", "--maxiter", "20",
+                 "--out", str(out), "--no-progress"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["patterns"] == 4 and s["n"] == 8 and s["reg"] == "tv"
+    assert s["rel_l2_coeff"] < s["rel_l2_coeff_initial"]
+    assert (out / "coefficient.png").stat().st_size > 0 and (out / "misfit.png").stat().st_size > 0
+    out2 = tmp_path / "disk"
+    assert main(["invert", "eit", "--domain", "disk", "--n", "6", "--patterns", "4", "--noise", "0.05",
+                 "--maxiter", "10", "--out", str(out2), "--no-progress"]) == 0
+    assert json.loads((out2 / "summary.json").read_text())["domain"] == "disk"
+    capsys.readouterr()
+    assert main(["invert", "eit", "--noise", "-0.1", "--out", str(out)]) == 2
+    assert "non-negative" in capsys.readouterr().err
+    assert main(["invert", "eit", "--data", str(tmp_path / "missing.h5"), "--out", str(out)]) == 2
+    assert main(["invert", "eit", "--data", str(data), "--sample", "5", "--out", str(out)]) == 2
+    assert "samples 0..1" in capsys.readouterr().err

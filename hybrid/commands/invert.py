@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..names import INVERSE_METHODS, INVERSE_PROBLEMS, INVERSE_REGULARIZERS, INVERSE_OPTIMIZERS, NOISE_MODELS
 
 DESCRIPTION = ("Make synthetic data from a true coefficient (--truth; solved on a mesh --data-refine times finer, "
@@ -13,7 +15,10 @@ DESCRIPTION = ("Make synthetic data from a true coefficient (--truth; solved on 
                "optimization of the log-coefficient with Tikhonov (l2, h1) or total-variation regularization, "
                "stopping by the discrepancy principle (misfit <= tau * noise); or estimate it with a trained pressure -> "
                "coefficient network (--method learned, --model), alone or as the adjoint's initial guess "
-               "(--method learned+adjoint). Writes truth/reconstruction/error "
+               "(--method learned+adjoint). `invert eit` recovers a conductivity from Dirichlet-to-Neumann data of --patterns "
+               "voltage patterns (one factorization per iterate for all forward and adjoint solves): from --data FILE "
+               "(`hybrid generate eit`, sample --sample) or synthetic (--domain square|disk, --truth heart-lungs|"
+               "inclusions[:seed=..]). Writes truth/reconstruction/error "
                "and misfit-history PNGs and summary.json to --out.")
 
 
@@ -22,14 +27,20 @@ def add_parser(sub) -> None:
                        description=DESCRIPTION)
     p.add_argument("problem", choices=INVERSE_PROBLEMS)
     p.add_argument("--n", type=int, default=32, help="cells per side of the unit square (default 32)")
-    p.add_argument("--truth", default="log-normal:sigma=0.5,seed=1",
-                   help="true coefficient: a number or two-phase|contrast|log-normal|inclusions[:key=value,...] "
-                        "(default log-normal:sigma=0.5,seed=1)")
+    p.add_argument("--truth", default=None,
+                   help="true coefficient: darcy: a number or two-phase|contrast|log-normal|inclusions[:key=value,...] "
+                        "(default log-normal:sigma=0.5,seed=1); eit: heart-lungs|inclusions[:key=value,...] "
+                        "(default heart-lungs)")
+    p.add_argument("--data", type=Path, default=None, help="eit: a `hybrid generate eit` file to invert (sets --n)")
+    p.add_argument("--sample", type=int, default=0, help="eit --data: which sample (default 0)")
+    p.add_argument("--domain", default="square", choices=("square", "disk"),
+                   help="eit, synthetic: unit square or unit disk (gmsh, h = 2/n)")
+    p.add_argument("--patterns", type=int, default=16, help="eit, synthetic: voltage patterns (default 16)")
     p.add_argument("--noise", type=float, default=0.01, help="relative noise level (default 0.01 = 1%%)")
     p.add_argument("--noise-model", default="additive", choices=NOISE_MODELS)
     p.add_argument("--sensors", default="all", help="'all' nodes or K (K quasi-random interior points)")
-    p.add_argument("--reg", default="h1", choices=INVERSE_REGULARIZERS)
-    p.add_argument("--weight", type=float, default=1e-5, help="regularization weight (default 1e-5)")
+    p.add_argument("--reg", default=None, choices=INVERSE_REGULARIZERS, help="default h1 (darcy), tv (eit)")
+    p.add_argument("--weight", type=float, default=None, help="regularization weight (default 1e-5 darcy, 1e-7 eit)")
     p.add_argument("--method", default="adjoint", choices=INVERSE_METHODS,
                    help="adjoint (from the best-fitting constant), learned (a trained pressure -> coefficient "
                         "network alone; full-field data) or learned+adjoint (its estimate as the adjoint's initial "
@@ -70,6 +81,21 @@ def check_args(args) -> None:
 
     from ..inverse.noise import check_noise_level
 
+    eit = args.problem == "eit"
+    args.truth = args.truth or ("heart-lungs" if eit else "log-normal:sigma=0.5,seed=1")
+    args.reg = args.reg or ("tv" if eit else "h1")
+    args.weight = (1e-7 if eit else 1e-5) if args.weight is None else args.weight
+    if eit:
+        if args.method != "adjoint":
+            raise ValueError(f"--method {args.method}: EIT inversion is adjoint only for now")
+        if args.sensors != "all":
+            raise ValueError("--sensors is for darcy; EIT observes the boundary fluxes of every pattern")
+        if args.data is not None and not args.data.exists():
+            raise FileNotFoundError(f"--data {args.data}: no such file")
+        if args.patterns < 1:
+            raise ValueError(f"--patterns must be a positive integer, got {args.patterns}")
+    elif args.data is not None:
+        raise ValueError("--data is for eit (darcy data are synthetic: --truth)")
     if args.n < 2:
         raise ValueError(f"--n must be an integer >= 2, got {args.n}")
     if args.data_refine < 1:
@@ -86,7 +112,12 @@ def check_args(args) -> None:
         raise ValueError(f"--tau must be >= 1, got {args.tau}")
     if args.solver not in METHODS:
         raise ValueError(f"--solver {args.solver!r}: unknown; use one of: {', '.join(METHODS)}")
-    field_from_spec(args.truth)  # raises naming a bad field name or parameter
+    if eit:
+        from ..inverse import phantom
+
+        phantom(args.truth)
+    else:
+        field_from_spec(args.truth)  # raises naming a bad field name or parameter
     _sensors(args.sensors)
     if args.method in LEARNED:
         if args.sensors != "all":
@@ -119,9 +150,25 @@ def _darcy(args):
                          noise_model=args.noise_model, seed=args.seed, refine=args.data_refine, method=args.solver)
 
 
-def _adjoint(args, problem, callback):
-    from ..inverse import invert_darcy
+def _eit(args):
+    from ..inverse import eit_from_file, eit_problem
 
+    if args.data is not None:
+        problem = eit_from_file(args.data, args.sample, noise=args.noise, noise_model=args.noise_model,
+                                seed=args.seed, method=args.solver)
+        args.n = int(round(np.sqrt(problem.solver.ndofs))) - 1
+        return problem
+    return eit_problem(args.domain, args.n, args.truth, patterns=args.patterns, noise=args.noise,
+                       noise_model=args.noise_model, seed=args.seed, refine=args.data_refine, method=args.solver)
+
+
+def _adjoint(args, problem, callback):
+    from ..inverse import invert_darcy, invert_eit
+
+    if args.problem == "eit":
+        return invert_eit(problem.data, problem.solver, noise_norm=problem.noise_norm if args.noise > 0 else None,
+                          tau=args.tau, reg=args.reg, weight=args.weight, optimizer=args.optimizer,
+                          maxiter=args.maxiter, lr=args.lr, truth=problem.truth, callback=callback)
     return invert_darcy(problem.data, problem.family, observe=problem.observe, solver=problem.solver,
                         noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau, reg=args.reg,
                         weight=args.weight, optimizer=args.optimizer, maxiter=args.maxiter, lr=args.lr,
@@ -147,24 +194,25 @@ def _learned_adjoint(args, problem, callback):
 
 LEARNED = ("learned", "learned+adjoint")
 #: ``hybrid invert PROBLEM`` -> maker(args) -> problem (family, solver, observe, data, noise_norm, truth)
-PROBLEMS = {"darcy": _darcy}
+PROBLEMS = {"darcy": _darcy, "eit": _eit}
 #: ``--method`` -> runner(args, problem, callback) -> InversionResult
 METHODS = {"adjoint": _adjoint, "learned": _learned, "learned+adjoint": _learned_adjoint}
 
 
 def run(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from meshes import GridView
 
-    from ..plots import save_fields, save_history
+    from ..plots import save_fields, save_history, save_mesh_fields
 
     check_args(args)
     args.out.mkdir(parents=True, exist_ok=True)
     problem = PROBLEMS[args.problem](args)
-    print(f"{args.problem}: n={args.n}, {problem.solver.ndofs} dofs, "
-          f"{'all nodes' if args.sensors == 'all' else args.sensors + ' sensors'}, noise {args.noise:g} "
+    family = problem.solver.family
+    what = ("all nodes" if args.sensors == "all" else args.sensors + " sensors") if args.problem == "darcy" else \
+        f"{problem.solver.npatterns} patterns x {problem.solver.nboundary} boundary nodes ({problem.description})"
+    print(f"{args.problem}: n={args.n}, {problem.solver.ndofs} dofs, {what}, noise {args.noise:g} "
           f"({args.noise_model}), reg {args.reg} weight {args.weight:g}, {args.method} ({args.optimizer})")
     bar = tqdm(total=args.maxiter, disable=args.no_progress, file=sys.stderr, desc="invert", unit="it")
 
@@ -176,11 +224,15 @@ def run(args) -> int:
     result = METHODS[args.method](args, problem, progress)
     bar.close()
 
-    view = GridView(problem.family.mesh)
-    truth, rec = view.to_grid(problem.truth), view.to_grid(result.a)
+    fields = {"truth": problem.truth, "reconstruction": result.a, "error": result.a - problem.truth}
+    if args.problem == "darcy":
+        view = GridView(family.mesh)
+        fields_png = save_fields(args.out / "coefficient.png", {k: view.to_grid(v) for k, v in fields.items()})
+    else:
+        fields_png = save_mesh_fields(args.out / "coefficient.png", problem.solver.coordinates,
+                                      np.asarray(family.template.space.dofmap.list), fields)
     files = {
-        "fields": save_fields(args.out / "coefficient.png",
-                              {"truth": truth, "reconstruction": rec, "error": rec - truth}),
+        "fields": fields_png,
         "history": save_history(args.out / "misfit.png",
                                 {"misfit ||Hu-d||/||d||": result.history["misfit"],
                                  "coefficient rel. L2 error": result.history["rel_error"]},
@@ -190,6 +242,8 @@ def run(args) -> int:
                "noise": args.noise, "noise_model": args.noise_model, "sensors": args.sensors, "reg": args.reg,
                "weight": args.weight, "method": args.method, "optimizer": args.optimizer, "tau": args.tau,
                "solver": args.solver, "data_refine": args.data_refine, "seed": args.seed,
+               **({"data": None if args.data is None else str(args.data), "sample": args.sample, "domain": args.domain,
+                   "patterns": problem.solver.npatterns} if args.problem == "eit" else {}),
                "model": None if args.model is None else str(args.model),
                "rel_l2_coeff_initial": result.history["rel_error"][0], **result.summary(),
                "history": result.history, "files": {k: str(v) for k, v in files.items()}}
