@@ -22,6 +22,18 @@ def machine(device: str = "cpu") -> dict:
 
 
 def versions() -> dict:
-    from solvers.versions import versions as stack_versions
+    try:
+        from solvers.versions import versions as stack_versions
 
-    return stack_versions()
+        return stack_versions()
+    except ImportError:  # a machine without DOLFINx/PETSc (the GPU benchmark scripts): what is there
+        import sys
+        from importlib import metadata
+
+        out = {"python": sys.version.split()[0], "dolfinx": None, "petsc": None}
+        for dist in ("torch", "scipy", "numpy", "h5py"):
+            try:
+                out[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                out[dist] = None
+        return out

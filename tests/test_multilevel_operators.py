@@ -193,3 +193,18 @@ def test_competent_dolfinx_loop_reproduces_the_toolkit_data(tmp_path):
         got = one.view.to_grid(one(i))
         np.testing.assert_allclose(got, y[i, 0].numpy(), rtol=1e-5, atol=1e-7 * float(y[i].abs().max()))
     assert phases["assemble"] > 0 and phases["factor_solve"] > 0
+
+
+def test_numpy_darcy_data_equals_the_toolkit_data(tmp_path):
+    """The GPU script's data (numpy/scipy P1, no DOLFINx) is the toolkit's to round-off, and FieldDataset reads it."""
+    from hybrid.bench import darcy_numpy
+    from hybrid.data import FieldDataset
+    from solvers.data import generate
+
+    generate("darcy", 3, 8, tmp_path / "toolkit.h5", seed=2, progress=False)
+    darcy_numpy.generate(8, 3, tmp_path / "numpy.h5", seed=2, log=lambda *a: None)
+    xt, yt = FieldDataset(tmp_path / "toolkit.h5").arrays()
+    xn, yn = FieldDataset(tmp_path / "numpy.h5").arrays()
+    assert torch.equal(xt, xn)
+    np.testing.assert_allclose(yn.numpy(), yt.numpy(), rtol=0, atol=1e-6 * float(yt.abs().max()))
+    assert float(yt.abs().max()) > 0.01

@@ -74,14 +74,17 @@ def discretization_gaps(files: dict, n: int, factors) -> list[dict]:
 
 
 def run(n: int, n_train: int, n_test: int, epochs: int, models, folder: Path, device: str = "cpu",
-        batch_size: int = 20, seeds=(0, 1, 2), factors=(1, 2, 4), subsample=(1,), log=print) -> list[dict]:
+        batch_size: int = 20, seeds=(0, 1, 2), factors=(1, 2, 4), subsample=(1,), files: dict | None = None,
+        log=print) -> list[dict]:
+    """Train every model ``len(seeds)`` times, test at ``factors`` times the resolution. ``files`` (keys
+    ``"train"`` and the factors) replaces the toolkit's data generation (machines without DOLFINx)."""
     import torch
 
     from ..data import FieldDataset
     from ..operators import neuraloperator_available
     from ..training import Trainer, TrainConfig, evaluate_model, load
 
-    files = datasets(folder, n, n_train, n_test, factors, log)
+    files = files or datasets(folder, n, n_train, n_test, factors, log)
     records = discretization_gaps(files, n, factors)
     for r in records:
         log(f"FEM gap {r['n_test_res']} vs {r['n_fine_res']}: {r['rel_l2_test']:.4f}")
