@@ -147,3 +147,17 @@ def test_cli_invert_eit(tmp_path, capsys):
     assert main(["invert", "eit", "--data", str(tmp_path / "missing.h5"), "--out", str(out)]) == 2
     assert main(["invert", "eit", "--data", str(data), "--sample", "5", "--out", str(out)]) == 2
     assert "samples 0..1" in capsys.readouterr().err
+
+
+def test_example_eit_nio(tmp_path):
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import eit_nio
+    finally:
+        sys.path.pop(0)
+    torch.set_num_threads(1)
+    s = eit_nio.main(n=8, samples=48, patterns=4, steps=40, maxiter=20, workdir=tmp_path, out=tmp_path / "eit.png")
+    assert s["train_loss_last"] < s["train_loss_first"]
+    assert s["errors"]["adjoint"] < 0.8 * s["constant_error"]
+    assert all(np.isfinite(v) for v in s["errors"].values())
+    assert (tmp_path / "eit.png").stat().st_size > 0
