@@ -98,9 +98,10 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
-        plot=None) -> list[dict]:
+        plot=None, on_record=None) -> list[dict]:
     """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
-    SuperLU beyond 512, which took 352 s at n = 1024)."""
+    SuperLU beyond 512, which took 352 s at n = 1024). ``on_record(records)`` after every row (the
+    command writes the partial results file, so an interrupted run of an hour keeps what it measured)."""
     records = []
     for n in sizes:
         for medium in media:
@@ -111,6 +112,8 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                     continue
                 rec = run_one(n, medium, name, model, device, max_seconds=max_seconds)
                 records.append(rec)
+                if on_record is not None:
+                    on_record(records)
                 if "failed" in rec:
                     log(f"n={n:5d} {medium:12s} {name:20s} FAILED: {rec['failed']}")
                 else:

@@ -92,6 +92,8 @@ def _inverse(args, suite):
 
 
 def _helmholtz(args, suite):
+    from ..bench.results import write_results
+
     sizes = args.sizes or ([64, 128] if args.quick else [128, 256, 512, 1024])
     model = args.model if args.model is not None else (suite.DEFAULT_MODEL if suite.DEFAULT_MODEL.exists() else None)
     if model is not None and not Path(model).exists():
@@ -108,7 +110,8 @@ def _helmholtz(args, suite):
     plot = args.json.with_name(args.json.stem + "-scaling.png")
     # SuperLU needs 352 s at n = 1024 (bench/results/solvers-helmholtz.json): only up to 512 unless asked for
     skip = None if args.methods else (lambda n, name: name == "direct-superlu" and n > 512)
-    return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot)
+    partial = lambda records: write_results(args.json, "helmholtz", records, extra={"partial": True})  # noqa: E731
+    return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial)
 
 
 def inverse_model(n: int) -> Path:
