@@ -208,3 +208,23 @@ def test_numpy_darcy_data_equals_the_toolkit_data(tmp_path):
     assert torch.equal(xt, xn)
     np.testing.assert_allclose(yn.numpy(), yt.numpy(), rtol=0, atol=1e-6 * float(yt.abs().max()))
     assert float(yt.abs().max()) > 0.01
+
+
+def test_classical_benchmark_converged_means_the_requested_tolerance():
+    """``bench solvers``: ``converged`` only when the true residual meets the requested rtol (no 10x slack);
+    Jacobi-CG stopped after 5 iterations is reported as not converged with its true residual."""
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+
+    from hybrid.bench.solvers import run_algorithm
+    from solvers.linear import CG, Jacobi
+
+    n = 30
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1])
+    A = (sp.kron(sp.eye(n), T) + sp.kron(T, sp.eye(n))).tocsr()
+    system = SimpleNamespace(A=A, b=np.ones(n * n))
+    ok = run_algorithm(system, lambda: CG(precond=Jacobi()), 1, rtol=1e-8)
+    assert ok["converged"] and ok["rel_residual"] <= 1e-8
+    cut = run_algorithm(system, lambda: CG(precond=Jacobi()), 1, rtol=1e-8, maxiter=5)
+    assert not cut["converged"] and cut["rel_residual"] > 1e-8 and cut["retcode"] == "MaxIters"
