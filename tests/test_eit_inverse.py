@@ -161,3 +161,14 @@ def test_example_eit_nio(tmp_path):
     assert s["errors"]["adjoint"] < 0.8 * s["constant_error"]
     assert all(np.isfinite(v) for v in s["errors"].values())
     assert (tmp_path / "eit.png").stat().st_size > 0
+
+
+def test_bench_eit_rows():
+    from hybrid.bench.inverse import run
+
+    rows = run(16, 1, coefficients=("eit-disk-inclusions",), noises=(0.0, 0.1), maxiter=5, log=None)
+    assert [r["noise"] for r in rows] == [0.0, 0.1] and all(r["problem"] == "eit" and r["n"] == 8 for r in rows)
+    assert rows[0]["rel_l2_coeff"] <= rows[0]["rel_l2_coeff_initial"] and rows[0]["data_refine"] == 1
+    assert rows[1]["stopped"] == ["discrepancy"]  # 10% noise hides the inclusions: the constant fits
+    with pytest.raises(ValueError, match="eit-inclusions"):
+        run(16, 1, coefficients=("eit-circles",))
