@@ -174,7 +174,8 @@ def run(args) -> None:
               "machine": {"cpu": platform.processor() or platform.machine(), "cores": torch.get_num_threads(),
                           "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"},
               "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                           "numpy": np.__version__}, "records": records}
+                           "numpy": np.__version__, "scipy": _version("scipy"), "pyamg": _version("pyamg")},
+              "records": records}
     models = args.models.split(",") if args.models else list(MODELS)
     domains = args.domains.split(",")
     prepared = {name: _domain(bundle, name, args) for name in domains}
@@ -232,6 +233,15 @@ def run(args) -> None:
             if args.json:
                 Path(args.json).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _domain(bundle, name, args) -> dict:
