@@ -154,6 +154,9 @@ def test_cli_trains_algebraic_mgno_on_mesh_data(tmp_path, capsys):
 
     name, model, processor, _ = load(run / "best.pt")
     assert name == "algebraic-mgno" and model.levels == summary["levels"]
+    assert main(["evaluate", str(run), "--data", str(data), "--last", "3"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["model"] == "algebraic-mgno" and np.isfinite(res["rel_l2_mean"])
 
 
 def test_vcycle_preconditioner_trains_and_is_safeguarded(mesh):

@@ -195,7 +195,18 @@ def run_evaluate(args) -> int:
     n = min(args.last, len(full))
     x, y = FieldDataset(args.data, full.inputs, full.outputs, indices=range(len(full) - n, len(full))).arrays()
     x = multiplicative_noise(x, args.noise, full.measured_inputs, seed=1)
-    res = evaluate_model(model, processor, x, y, device=args.device)
+    if _is_mesh_data(args.data):  # nodal data: relative L2 of the P1 function (lumped mass), no H1
+        import torch
+        from ..training.nodal import evaluate_nodal, lumped_mass, mesh_arrays
+
+        coords, cells = mesh_arrays(args.data)
+        if name != MESH_MODEL or len(coords) != len(getattr(model.config, "coordinates", ())):
+            raise ValueError(f"{args.data} holds nodal data on a mesh of {len(coords)} nodes; {ck} is a {name} "
+                             f"trained on another mesh or on grids")
+        res = evaluate_nodal(model, processor, x, y, torch.as_tensor(lumped_mass(coords, cells), dtype=torch.float32),
+                             device=args.device)
+    else:
+        res = evaluate_model(model, processor, x, y, device=args.device)
     res.pop("pred")
     res.update(model=name, data=str(args.data), resolution=list(y.shape[-2:]), noise=args.noise)
     print(json.dumps(res, indent=2))
