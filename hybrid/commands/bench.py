@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
     p.add_argument("--seeds", type=int, default=None, help="operators: training seeds per model (default 3)")
-    p.add_argument("--samples", type=int, default=None, help="operators: training samples (default 400)")
+    p.add_argument("--samples", type=int, default=None, help="operators: training samples (default 300)")
     p.add_argument("--subsample", type=lambda s: tuple(int(t) for t in s.split(",")), default=(1, 2),
                    help="operators: mixed-resolution training for every model (default 1,2: every other batch on "
                         "every 2nd node); 1 trains at the file's resolution only")
@@ -49,11 +49,11 @@ def _solvers(args, suite):
 
 def _operators(args, suite):
     # the default fits well under 30 minutes on 2 shared CPU cores; the paper-size setting is a GPU script
-    n, n_train, n_test, epochs, seeds = (16, 60, 10, 2, (0,)) if args.quick else (32, 400, 100, 15, (0, 1, 2))
+    n, n_train, n_test, epochs, seeds = (16, 60, 10, 2, (0,)) if args.quick else (32, 300, 100, 12, (0, 1, 2))
     n = args.sizes[0] if args.sizes else n
     return suite.run(n, args.samples or n_train, n_test, args.epochs or epochs, args.models or list(suite.MODEL_CONFIGS),
                      args.data_dir, device=args.device, seeds=tuple(range(args.seeds)) if args.seeds else seeds,
-                     subsample=args.subsample)
+                     subsample=args.subsample, batch_size=10)
 
 
 def _datagen(args, suite):
