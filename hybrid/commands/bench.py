@@ -36,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--loop-n", type=int, default=None, help="hybrid: size of the 50-solve loop (default 256)")
     p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50; 0 skips the loop)")
     p.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="operators: datasets and runs")
+    p.add_argument("--max-seconds", type=float, default=1800.0,
+                   help="helmholtz: time limit of one row (the row is recorded as failed beyond it)")
     p.add_argument("--json", type=Path, required=True, help="output file, e.g. bench/results/solvers.json")
     p.add_argument("--report", action="store_true", help="only print the markdown table of an existing --json file")
     p.set_defaults(run=run)
@@ -111,7 +113,8 @@ def _helmholtz(args, suite):
     # SuperLU needs 352 s at n = 1024 (bench/results/solvers-helmholtz.json): only up to 512 unless asked for
     skip = None if args.methods else (lambda n, name: name == "direct-superlu" and n > 512)
     partial = lambda records: write_results(args.json, "helmholtz", records, extra={"partial": True})  # noqa: E731
-    return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial)
+    return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial,
+                     max_seconds=args.max_seconds)
 
 
 def inverse_model(n: int) -> Path:

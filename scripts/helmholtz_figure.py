@@ -1,0 +1,21 @@
+"""The Helmholtz time and memory scaling figure over every `hybrid bench helmholtz` results file of the
+README (the 1024 rows come from separate runs): bench/results/helmholtz-scaling.png.
+
+Run: python scripts/helmholtz_figure.py
+"""
+
+import json
+from pathlib import Path
+
+from hybrid.bench.helmholtz import figure
+
+ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
+FILES = ("helmholtz.json", "helmholtz-1024-classical.json", "helmholtz-1024-learned.json")
+
+if __name__ == "__main__":
+    records = []
+    for name in FILES:
+        path = ROOT / name
+        if path.exists():
+            records += json.loads(path.read_text())["records"]
+    print(f"wrote {figure(records, ROOT / 'helmholtz-scaling.png')} from {len(records)} rows")
