@@ -24,8 +24,9 @@ SMALL = {
 
 
 def models():
-    # grid -> same grid models; NIO reads measurements (patterns, boundary nodes): tests/test_nio.py
-    return [m for m in MODELS if m != "nio" and (m != "fno" or neuraloperator_available())]
+    # grid -> same grid models; NIO reads measurements (patterns, boundary nodes): tests/test_nio.py;
+    # AlgebraicMgNO acts on dof vectors of a mesh: tests/test_algebraic_mgno.py
+    return [m for m in MODELS if m not in ("nio", "algebraic-mgno") and (m != "fno" or neuraloperator_available())]
 
 
 @pytest.mark.parametrize("name", models())
