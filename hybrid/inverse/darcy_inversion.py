@@ -108,6 +108,24 @@ def _positive_int(name, value):
     return int(value)
 
 
+def check_inversion_settings(dnorm, weight, tau, maxiter, noise_level=None, noise_norm=None):
+    """Checked ``(maxiter, discrepancy target)`` shared by the Darcy and EIT drivers: the weight, ``tau``
+    and ``maxiter`` named when wrong, and the target ``tau * noise norm`` (relative ``noise_level`` times
+    ``||d||``, or an absolute ``noise_norm``; ``None`` without noise)."""
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"regularization weight must be finite and non-negative, got {weight!r}")
+    if not (np.isfinite(tau) and tau >= 1):
+        raise ValueError(f"discrepancy factor tau must be >= 1 (1.1 is usual), got {tau!r}")
+    maxiter = _positive_int("maxiter", maxiter)
+    if noise_level is not None and noise_norm is not None:
+        raise ValueError("give noise_level (relative) or noise_norm (absolute), not both")
+    if noise_level is not None:
+        noise_norm = check_noise_level(noise_level) * dnorm
+    elif noise_norm is not None:
+        noise_norm = check_noise_level(noise_norm)
+    return maxiter, (tau * noise_norm if noise_norm else None)
+
+
 def invert_darcy(observations, family, *, observe="all", noise_level: float | None = None,
                  noise_norm: float | None = None, tau: float = 1.1, reg: str = "h1", weight: float = 1e-5,
                  optimizer: str = "lbfgs", a0=None, m_ref=None, maxiter: int = 200, lr: float = 0.05,
@@ -142,20 +160,9 @@ def invert_darcy(observations, family, *, observe="all", noise_level: float | No
         raise ValueError("observations are all zero; the misfit is relative to ||d||, which must be positive")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
-    if not (np.isfinite(weight) and weight >= 0):
-        raise ValueError(f"regularization weight must be finite and non-negative, got {weight!r}")
-    if not (np.isfinite(tau) and tau >= 1):
-        raise ValueError(f"discrepancy factor tau must be >= 1 (1.1 is usual), got {tau!r}")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"learning rate must be positive, got {lr!r}")
-    maxiter = _positive_int("maxiter", maxiter)
-    if noise_level is not None and noise_norm is not None:
-        raise ValueError("give noise_level (relative) or noise_norm (absolute), not both")
-    if noise_level is not None:
-        noise_norm = check_noise_level(noise_level) * dnorm
-    elif noise_norm is not None:
-        noise_norm = check_noise_level(noise_norm)
-    target = tau * noise_norm if noise_norm else None
+    maxiter, target = check_inversion_settings(dnorm, weight, tau, maxiter, noise_level, noise_norm)
     truth_a = None if truth is None else family.nodal(truth)
     M = mass_matrix(solver) if truth_a is not None else None
 

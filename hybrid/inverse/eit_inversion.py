@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .darcy_inversion import InversionResult, _positive_int, mass_matrix, relative_l2_error
+from .darcy_inversion import InversionResult, _positive_int, check_inversion_settings, mass_matrix, relative_l2_error
 from .eit_solver import EITSolver, eit_forward
 from .noise import NOISE_MODELS, add_noise, check_noise_level
 from .optimize import LOG_BOUNDS, minimize_log
@@ -164,18 +164,7 @@ def invert_eit(data, solver: EITSolver, *, noise_level: float | None = None, noi
     dnorm = float(np.linalg.norm(d))
     if dnorm == 0:
         raise ValueError("EIT data are all zero; the misfit is relative to ||d||, which must be positive")
-    if not (np.isfinite(weight) and weight >= 0):
-        raise ValueError(f"regularization weight must be finite and non-negative, got {weight!r}")
-    if not (np.isfinite(tau) and tau >= 1):
-        raise ValueError(f"discrepancy factor tau must be >= 1 (1.1 is usual), got {tau!r}")
-    maxiter = _positive_int("maxiter", maxiter)
-    if noise_level is not None and noise_norm is not None:
-        raise ValueError("give noise_level (relative) or noise_norm (absolute), not both")
-    if noise_level is not None:
-        noise_norm = check_noise_level(noise_level) * dnorm
-    elif noise_norm is not None:
-        noise_norm = check_noise_level(noise_norm)
-    target = tau * noise_norm if noise_norm else None
+    maxiter, target = check_inversion_settings(dnorm, weight, tau, maxiter, noise_level, noise_norm)
     truth_a = None if truth is None else solver.family.nodal(truth)
     M = mass_matrix(solver.darcy) if truth_a is not None else None
 
