@@ -25,6 +25,25 @@ def differences(recorded: dict, current: dict) -> list[str]:
             for k in sorted(set(recorded) | set(current)) if recorded.get(k) != current.get(k)]
 
 
+def model_differences(model_name: str, recorded: dict, current: dict) -> list[str]:
+    """:func:`differences` of two model configs, where a key the checkpoint lacks (an option added after
+    it was written) counts as that option's default, which keeps the old behaviour."""
+    from dataclasses import asdict, is_dataclass
+
+    from ..operators import MODELS
+
+    entry = MODELS.get(model_name)
+    defaults = {}
+    if entry is not None:
+        try:
+            cfg = entry[1]()
+            defaults = asdict(cfg) if is_dataclass(cfg) else {}
+        except TypeError:  # a config class with required fields has no defaults to fill in
+            defaults = {}
+    filled = {**{k: v for k, v in defaults.items() if k not in recorded}, **recorded}
+    return differences(filled, current)
+
+
 def check_new_run(out: Path, model_name: str, model_config: dict) -> None:
     """A fresh run may overwrite a run of the same model and config, nothing else."""
     for name in CHECKPOINTS:
@@ -36,7 +55,7 @@ def check_new_run(out: Path, model_name: str, model_config: dict) -> None:
         if payload.get("model") != model_name:
             raise ValueError(f"{out} holds a {payload.get('model')} checkpoint ({name}); this run is {model_name}: "
                              f"{advice}")
-        diff = differences(payload.get("config", {}), model_config)
+        diff = model_differences(model_name, payload.get("config", {}), model_config)
         if diff:
             raise ValueError(f"{out} holds a {model_name} checkpoint ({name}) whose model config differs: "
                              f"{'; '.join(diff)}: {advice}")
@@ -47,7 +66,7 @@ def check_resume(path: Path, payload: dict, model_name: str, model_config: dict,
     """Refuse to resume ``path`` with another model, model config, training config or dataset."""
     state = payload.get("train", {})
     diff = differences({"model": payload.get("model")}, {"model": model_name})
-    diff += differences(payload.get("config", {}), model_config)
+    diff += model_differences(model_name, payload.get("config", {}), model_config)
     diff += differences(state.get("config", {}), train_config)
     recorded = state.get("data")
     if isinstance(recorded, str):  # older checkpoints: the path as given
