@@ -87,6 +87,7 @@ def run_train(args) -> int:
     device = distributed.setup(_device(args.device), args.nproc)  # a worker of torchrun
     result = _run_train(args, device)
     distributed.teardown()
+    distributed.exit_worker(result)
     return result
 
 

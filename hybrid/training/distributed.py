@@ -83,6 +83,18 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
+def exit_worker(code: int) -> None:
+    """End a torchrun worker after :func:`teardown` without running interpreter-exit destructors: even with
+    the barrier, a rank died at exit with ``terminate called without an active exception`` (SIGABRT, C++
+    threads of gloo or MPI/PETSc's finalization torn down in the wrong order) in a loaded CI run, after
+    training and writing had finished. Everything is written and closed by then; output is flushed first."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(code))
+
+
 def without_nproc(argv: list[str]) -> list[str]:
     """``argv`` less ``--nproc N`` (or ``--nproc=N``, or an abbreviation): the workers know their number from
     torchrun, and torchrun's own parser refuses ``--nproc`` as an ambiguous ``--nproc-per-node``.
