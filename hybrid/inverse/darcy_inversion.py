@@ -180,13 +180,21 @@ def invert_darcy(observations, family, *, observe="all", noise_level: float | No
         R = regularizer(m_t)
         return misfit + weight * R, float(torch.linalg.norm(r.detach())), float(R.detach()), u.detach().numpy()
 
+    return run_inversion(evaluate, m0, solver.counts, counts0, t_start, dnorm=dnorm, target=target,
+                         optimizer=optimizer, maxiter=maxiter, lr=lr, gtol=gtol, truth_a=truth_a, M=M,
+                         callback=callback, extra={"optimizer": optimizer, "reg": reg, "weight": weight,
+                                                   "observations": obs.size, "solver": solver.method})
+
+
+def run_inversion(evaluate, m0, counts, counts0, t_start, *, dnorm, target, optimizer, maxiter, lr, gtol, truth_a, M,
+                  callback, extra) -> "InversionResult":
+    """:func:`minimize_log` on ``evaluate`` and the :class:`InversionResult` of its trajectory, with the
+    solves counted since ``counts0`` (shared by the Darcy and EIT drivers)."""
     traj = minimize_log(evaluate, m0, dnorm=dnorm, target=target, optimizer=optimizer, maxiter=maxiter, lr=lr,
                         gtol=gtol, error=None if truth_a is None else (lambda m: relative_l2_error(np.exp(m), truth_a, M)),
-                        solves=lambda: solver.counts.forward - counts0[0], callback=callback)
+                        solves=lambda: counts.forward - counts0[0], callback=callback)
     return InversionResult(a=np.exp(traj.m), m=traj.m, u=traj.state, history=traj.history,
-                           iterations=traj.iterations, forward_solves=solver.counts.forward - counts0[0],
-                           adjoint_solves=solver.counts.adjoint - counts0[1],
+                           iterations=traj.iterations, forward_solves=counts.forward - counts0[0],
+                           adjoint_solves=counts.adjoint - counts0[1],
                            seconds=time.perf_counter() - t_start, stopped=traj.stopped,
-                           misfit=traj.rnorm / dnorm, target=None if target is None else target / dnorm,
-                           extra={"optimizer": optimizer, "reg": reg, "weight": weight,
-                                  "observations": obs.size, "solver": solver.method})
+                           misfit=traj.rnorm / dnorm, target=None if target is None else target / dnorm, extra=extra)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .darcy_inversion import InversionResult, _positive_int, check_inversion_settings, mass_matrix, relative_l2_error
+from .darcy_inversion import InversionResult, _positive_int, check_inversion_settings, mass_matrix, run_inversion
 from .eit_solver import EITSolver, eit_forward
 from .noise import NOISE_MODELS, add_noise, check_noise_level
-from .optimize import LOG_BOUNDS, minimize_log
+from .optimize import LOG_BOUNDS
 from .regularization import make_regularizer
 
 DOMAINS = ("square", "disk")
@@ -182,13 +182,8 @@ def invert_eit(data, solver: EITSolver, *, noise_level: float | None = None, noi
         J = 0.5 * (r ** 2).sum() / dnorm ** 2 + weight * R
         return J, float(torch.linalg.norm(r.detach())), float(R.detach()), D.detach().numpy()
 
-    traj = minimize_log(evaluate, m0, dnorm=dnorm, target=target, optimizer=optimizer, maxiter=maxiter, lr=lr,
-                        gtol=gtol, error=None if truth_a is None else (lambda m: relative_l2_error(np.exp(m), truth_a, M)),
-                        solves=lambda: solver.counts.forward - counts0[0], callback=callback)
-    return InversionResult(a=np.exp(traj.m), m=traj.m, u=traj.state, history=traj.history,
-                           iterations=traj.iterations, forward_solves=solver.counts.forward - counts0[0],
-                           adjoint_solves=solver.counts.adjoint - counts0[1],
-                           seconds=time.perf_counter() - t_start, stopped=traj.stopped,
-                           misfit=traj.rnorm / dnorm, target=None if target is None else target / dnorm,
-                           extra={"optimizer": optimizer, "reg": reg, "weight": weight, "patterns": solver.npatterns,
-                                  "boundary_nodes": solver.nboundary, "solver": solver.darcy.method})
+    return run_inversion(evaluate, m0, solver.counts, counts0, t_start, dnorm=dnorm, target=target,
+                         optimizer=optimizer, maxiter=maxiter, lr=lr, gtol=gtol, truth_a=truth_a, M=M,
+                         callback=callback, extra={"optimizer": optimizer, "reg": reg, "weight": weight,
+                                                   "patterns": solver.npatterns, "boundary_nodes": solver.nboundary,
+                                                   "solver": solver.darcy.method})
