@@ -41,7 +41,7 @@ def main():
             d = collect(media, a.vectors, seed=seed, log=print)
             cap = caps[min(i, len(caps) - 1)] if part == "tr" else 0
             m = len(d["r1"]) if not cap else min(cap, len(d["r1"]))
-            med = _medium_index(d["kh"])
+            med = d["medium"]
             out[f"{part}{n}_r1"] = d["r1"][:m].astype(np.float16)
             out[f"{part}{n}_e"] = d["e"][:m].astype(np.float16)
             first = np.r_[0, np.flatnonzero(np.diff(med)) + 1]
@@ -51,16 +51,6 @@ def main():
     a.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(a.out, **out)
     print(f"wrote {a.out} ({a.out.stat().st_size / 2**20:.1f} MiB)")
-
-
-def _medium_index(kh: np.ndarray) -> np.ndarray:
-    """Index of the medium of each sample (consecutive samples with the same k h field)."""
-    idx, cur = np.zeros(len(kh), dtype=np.int64), 0
-    for i in range(1, len(kh)):
-        if not np.array_equal(kh[i], kh[i - 1]):
-            cur += 1
-        idx[i] = cur
-    return idx
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 The lent GPU machines have torch but neither DOLFINx nor pyamg, so the solve itself (assembly, the
 shifted-Laplacian cycle, FGMRES) cannot run there; this times the part that moves to the GPU, one
 network application including the host <-> device copies of the residual and the correction, with
-the same weights and input sizes as the CPU benchmark. Torch only: the network is rebuilt from
-hybrid.operators.unet (which imports nothing but torch) and the checkpoint's weights.
+the same weights and input sizes as the CPU benchmark. Torch only: hybrid.operators.helmholtz_net imports
+nothing but torch (hybrid.precond, which loads checkpoints normally, needs the solvers).
 
 Run: python3 scripts/device_helmholtz_network.py [--out FILE.json]
 """
@@ -23,14 +23,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from hybrid.operators.unet import UNet, UNetConfig  # noqa: E402
+from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig  # noqa: E402
 
 
 def load(path, device):
     payload = torch.load(path, map_location=device, weights_only=True)
-    cfg = payload["config"]
-    net = UNet(UNetConfig(in_channels=3, out_channels=2, channels=cfg["channels"], depth=cfg["depth"]))
-    net.load_state_dict({k.removeprefix("unet."): v for k, v in payload["state_dict"].items()})
+    net = HelmholtzNet(HelmholtzNetConfig(**payload["config"]))
+    net.load_state_dict(payload["state_dict"])
     return net.to(device).eval()
 
 
@@ -42,8 +41,7 @@ def time_one(net, n, device, repeats=10):
     def once():
         x = torch.as_tensor(r, device=device)
         with torch.inference_mode():
-            out = net(torch.cat([x, khd], 1)).double().cpu().numpy()
-        return out
+            return net(x, khd).double().cpu().numpy()
 
     once()
     if device.startswith("cuda"):

@@ -186,3 +186,26 @@ def test_example_helmholtz_hybrid(tmp_path):
         assert r["converged"] and r["residual"] <= 1e-8
         assert np.linalg.norm(r["x"] - ref) / np.linalg.norm(ref) < 1e-6, name
     assert (tmp_path / "helmholtz_hybrid.png").exists()
+
+
+def test_w_and_f_cycles_contract_faster_than_v():
+    """Hierarchy.cycle: as stationary iterations on the 5-point Poisson matrix, W and F reduce the residual
+    at least as fast as V (they visit the coarse grids more often); an unknown cycle is refused."""
+    import pyamg
+
+    from solvers.linear.hierarchy import DampedJacobi, galerkin_hierarchy
+    from solvers.linear.preconditioners import GeometricMG
+
+    A = pyamg.gallery.poisson((65, 65), format="csr")
+    h = galerkin_hierarchy(A, GeometricMG((65, 65), coarsest=2).prolongations(), DampedJacobi(0.8, 2))
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    rate = {}
+    for kind in ("V", "W", "F"):
+        x = np.zeros_like(b)
+        for _ in range(6):
+            x += h.cycle(b - A @ x, kind)
+        rate[kind] = (np.linalg.norm(b - A @ x) / np.linalg.norm(b)) ** (1 / 6)
+    assert rate["V"] < 0.5  # a working V-cycle
+    assert rate["W"] <= rate["V"] * 1.01 and rate["F"] <= rate["V"] * 1.01, rate
+    with pytest.raises(ValueError, match="unknown multigrid cycle 'X'"):
+        h.cycle(b, "X")

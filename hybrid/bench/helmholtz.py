@@ -45,7 +45,9 @@ def _worker(n, medium, method, model, device, rtol, maxiter, queue):
         system = grid_helmholtz(wave_speed(medium, n, SEED, 0), wavenumber(n), SOURCE)
         assemble_s = time.perf_counter() - t0
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        alg = make_method(method, model, device)
+        from ..commands.solve import make_method
+
+        alg = make_method(method, model if method.startswith("learned") else None, device)
         lp = LinearProblem.from_system(system)
         sol = solve(lp, alg, rtol=rtol, maxiter=maxiter)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -64,14 +66,6 @@ def _worker(n, medium, method, model, device, rtol, maxiter, queue):
         queue.put({"failed": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"})
 
 
-def make_method(name: str, model=None, device="cpu"):
-    from solvers.linear import method
-
-    if name == "learned-cslp+fgmres":
-        from ..precond.methods import learned_method
-
-        return learned_method(name, model, device)
-    return method(name)
 
 
 def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0) -> dict:

@@ -211,14 +211,15 @@ def check_args(args) -> None:
 
 
 # -- the command ---------------------------------------------------------------------------------------------------
-def make_method(name: str, model=None):
-    """A classical method by name, or a learned one with its model (``--model``)."""
+def make_method(name: str, model=None, device="cpu"):
+    """A classical method by name, or a learned one with its model (``--model``); torch is imported only
+    for the learned ones (so classical solves and their memory measurements stay torch-free)."""
     from solvers.linear.methods import method
 
     if name in LEARNED_METHODS:
         from ..precond.methods import learned_method
 
-        return learned_method(name, model)
+        return learned_method(name, model, device)
     if model is not None:
         raise ValueError(f"--model is for the learned methods ({', '.join(LEARNED_METHODS)}), not {name!r}")
     return method(name)

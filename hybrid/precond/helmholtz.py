@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from solvers.linear.preconditioners import ShiftedLaplacian
+from solvers.linear.preconditioners.shifted_laplacian import nodal_kh
 from solvers.linear.preconditioners.base import Preconditioner, param
 
 from ..operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
@@ -53,9 +54,7 @@ def local_kh(k2M, grid) -> np.ndarray:
     """``k(x) h`` on the node grid from the diagonal of the P1 ``k^2``-weighted mass matrix (interior
     diagonal ``k^2 h^2 / 2`` on the uniform right-diagonal grid); boundary rows copy their inner
     neighbours (their diagonal holds a smaller patch)."""
-    d = np.sqrt(2.0 * np.maximum(np.asarray(k2M.diagonal()).real, 0.0))
-    g = grid.to_grid(d) if hasattr(grid, "to_grid") else d.reshape(grid)
-    g = g.copy()
+    g = _to_grid(grid, nodal_kh(k2M)).copy()
     g[0], g[-1] = g[1], g[-2]
     g[:, 0], g[:, -1] = g[:, 1], g[:, -2]
     return g

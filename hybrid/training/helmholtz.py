@@ -27,30 +27,38 @@ PPW = 10.0
 
 def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: int = 80, seed: int = 0,
             ppw: float = PPW, log=None) -> dict:
-    """Samples ``r1, e`` (N, 2, H, W) and ``kh`` (N, 1, H, W), float32, from media ``speeds`` (M, H, W)."""
+    """Samples ``r1, e`` (N, 2, H, W) and ``kh`` (N, 1, H, W), float32, and the index of each sample's
+    medium (``medium``, N), from media ``speeds`` (M, H, W)."""
     import scipy.sparse.linalg as spla
     from solvers.linear import FGMRES, LinearProblem, solve
-    from solvers.linear.preconditioners import ShiftedLaplacian
+    from solvers.linear.preconditioners import Preconditioner, ShiftedLaplacian
     from solvers.problems.helmholtz import grid_helmholtz, wavenumber
 
     from ..precond.helmholtz import local_kh
 
     rng = np.random.default_rng(seed)
-    R1, E, KH = [], [], []
+    R1, E, KH, MED = [], [], [], []
     for m, c in enumerate(speeds):
         n = c.shape[0] - 1
         system = grid_helmholtz(c, wavenumber(n, ppw), source=tuple(rng.uniform(0.15, 0.85, 2)))
         grid = system.aux["grid"]
+        lp = LinearProblem.from_system(system)
+        pc = ShiftedLaplacian().setup(system.A, lp.p)  # one hierarchy: recorded in the solve, reused below
         seen = []
 
-        class Recording(ShiftedLaplacian):
+        class Recording(Preconditioner):
+            """``pc`` as the solve's preconditioner, recording every vector it is applied to."""
+
+            symmetric = False
+
+            def setup(self, A, p=None):
+                return self
+
             def apply(self, r):
                 seen.append(np.array(r, dtype=np.complex128))
-                return super().apply(r)
+                return pc.apply(r)
 
-        lp = LinearProblem.from_system(system)
         solve(lp, FGMRES(restart=max_iterations, precond=Recording()), rtol=1e-8, maxiter=max_iterations)
-        pc = ShiftedLaplacian().setup(system.A, lp.p)
         lu = spla.splu(system.A.tocsc())
         kh = local_kh(system.aux["k2M"], grid).astype(np.float32)
         picks = np.unique(np.linspace(0, len(seen) - 1, min(vectors_per_medium, len(seen))).astype(int))
@@ -63,9 +71,10 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
             R1.append(np.stack([g1.real, g1.imag]).astype(np.float32))
             E.append(np.stack([ge.real, ge.imag]).astype(np.float32))
             KH.append(kh[None])
+            MED.append(m)
         if log and (m + 1) % max(1, len(speeds) // 10) == 0:
             log(f"  residuals from {m + 1}/{len(speeds)} media ({len(R1)} samples)")
-    return {"r1": np.stack(R1), "e": np.stack(E), "kh": np.stack(KH)}
+    return {"r1": np.stack(R1), "e": np.stack(E), "kh": np.stack(KH), "medium": np.asarray(MED, dtype=np.int64)}
 
 
 def relative_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -130,7 +139,7 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
     net = HelmholtzNet(HelmholtzNetConfig(cfg.channels, cfg.depth)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-    data = [{k: torch.as_tensor(v, device=device) for k, v in s.items()} for s in samples]
+    data = [{k: torch.as_tensor(samples_k[k], device=device) for k in ("r1", "e", "kh")} for samples_k in samples]
     sizes = np.array([len(d["r1"]) for d in data], dtype=float)
     t0, losses = time.perf_counter(), []
     step = 0
@@ -160,6 +169,6 @@ def evaluate(net, samples: dict, device="cpu", batch: int = 16, loss: str = "rel
     out = []
     with torch.no_grad():
         for i in range(0, len(samples["r1"]), batch):
-            sl = {k: torch.as_tensor(v[i:i + batch], device=device) for k, v in samples.items()}
+            sl = {k: torch.as_tensor(samples[k][i:i + batch], device=device) for k in ("r1", "e", "kh")}
             out.append(float(LOSSES[loss](net(sl["r1"], sl["kh"]), sl["e"])) * len(sl["r1"]))
     return sum(out) / len(samples["r1"])

@@ -105,10 +105,6 @@ class ShiftedLaplacian(Preconditioner):
             self._apply = op.matvec
         return self
 
-    @property
-    def levels(self) -> int:
-        return len(self.hierarchy.levels) if self.multigrid == "geometric" else len(self.ml.levels)
-
     def apply(self, r):
         return self._apply(np.asarray(r, dtype=np.complex128))
 
@@ -117,9 +113,15 @@ class ShiftedLaplacian(Preconditioner):
                 f"omega={self.omega}, sweeps={self.sweeps}, coarse_kh={self.coarse_kh}, coarsest={self.coarsest})")
 
 
+def nodal_kh(k2M) -> np.ndarray:
+    """``k(x) h`` at every dof from a P1 ``k^2``-weighted mass matrix on a uniform right-diagonal triangle
+    grid, whose interior diagonal is ``k^2 h^2 / 2`` (boundary rows hold a smaller patch and read low; an
+    estimate on other meshes)."""
+    return np.sqrt(2.0 * np.maximum(np.asarray(k2M.diagonal()).real, 0.0))
+
+
 def fine_kh(k2M) -> float:
-    """``max k h`` of a P1 ``k^2``-weighted mass matrix on a uniform right-diagonal triangle grid, whose
-    interior diagonal is ``k^2 h^2 / 2`` (an estimate on other meshes)."""
-    d = np.asarray(k2M.diagonal()).real
-    d = d[d > 0]
-    return float(np.sqrt(2.0 * np.percentile(d, 99))) if len(d) else 0.0
+    """``max k h`` over the grid (99th percentile of :func:`nodal_kh`, ignoring constrained rows)."""
+    kh = nodal_kh(k2M)
+    kh = kh[kh > 0]
+    return float(np.percentile(kh, 99)) if len(kh) else 0.0
