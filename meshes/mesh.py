@@ -91,6 +91,19 @@ class Mesh:
                 f"vertices={self.num_vertices}, boundaries={dict(self.boundaries)})")
 
     # ---- boundaries --------------------------------------------------------------------------
+    def grid_view(self):
+        """This mesh's :class:`meshes.GridView` (P1 dofs <-> an ``(ny+1, nx+1)`` array), built once and
+        cached: coefficients given as grid arrays, Helmholtz's geometric multigrid and the learned
+        preconditioners all need it, and each construction sorts every node. ``ValueError`` when the mesh
+        is not a structured 2D grid."""
+        view = self.__dict__.get("_grid_view")
+        if view is None:
+            from .grid import GridView
+
+            view = GridView(self)
+            object.__setattr__(self, "_grid_view", view)
+        return view
+
     def tag(self, name: str) -> int:
         """The facet tag value of boundary ``name``; unknown names raise ``ValueError``."""
         try:

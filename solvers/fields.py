@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from meshes import _mpi, GridView, Mesh
+from meshes import _mpi, Mesh
 import dolfinx.fem as fem
 import ufl
 
@@ -164,7 +164,7 @@ def _array(value, mesh, name, *, positive, shape, **_):
         raise ValueError(f"coefficient {name!r}: grid arrays are supported for scalar coefficients only")
     if value.ndim == 2:
         try:
-            view = GridView(mesh)
+            view = mesh.grid_view()
         except ValueError as e:
             raise ValueError(f"coefficient {name!r}: a 2D grid array needs a structured 2D mesh ({e})") from None
         if value.shape != view.shape:

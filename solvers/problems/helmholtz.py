@@ -127,7 +127,7 @@ class Helmholtz(Problem):
         A, b = eliminate(A.tocsr(), dofs, b, vals)
         constrained = np.unique(dofs)
         aux = {"k2M": _zero_rows_cols(k2M, constrained)}
-        grid = _grid_view(V)
+        grid = _grid_view(self.mesh, V)
         if grid is not None:
             aux["grid"] = grid
         return LinearSystem(A, b, V, constrained, self.mesh, None, [], self.name, aux=aux)
@@ -143,14 +143,13 @@ def _zero_rows_cols(M, dofs):
     return (D @ M @ D).tocsr()
 
 
-def _grid_view(V):
-    """A :class:`meshes.GridView` of ``V`` when its mesh is a structured 2D grid, else ``None``."""
-    from meshes import GridView
-
-    if V.mesh.geometry.dim != 2 or V.element.basix_element.degree != 1:
+def _grid_view(mesh, V):
+    """The mesh's (cached) :class:`meshes.GridView` when it is a structured 2D grid and ``V`` is P1, else
+    ``None`` (P1 spaces on one mesh share the dof numbering the view maps)."""
+    if mesh.mesh.geometry.dim != 2 or V.element.basix_element.degree != 1 or mesh.comm.size > 1:
         return None
     try:
-        return GridView(V)
+        return mesh.grid_view()
     except ValueError:
         return None
 
@@ -175,10 +174,7 @@ def grid_helmholtz(c_grid: np.ndarray, k: float, source=(0.5, 0.5), width: float
         raise ValueError(f"wave speed grid must be square (n+1, n+1) with n >= 2, got shape {c_grid.shape}")
     n = c_grid.shape[0] - 1
     mesh = meshes.unit_square(n)
-    grid = meshes.GridView(mesh)
-    c = fem.Function(fem.functionspace(mesh.mesh, ("Lagrange", 1)))
-    c.x.array[:] = grid.to_dofs(c_grid)
     w = width or 2.0 / n
     x0, y0 = source
     f = lambda x: np.exp(-((x[0] - x0) ** 2 + (x[1] - y0) ** 2) / (2 * w**2)) / (2 * np.pi * w**2)  # noqa: E731
-    return Helmholtz(mesh, k=k, f=f, absorbing=list(mesh.boundaries), speed=c).assemble()
+    return Helmholtz(mesh, k=k, f=f, absorbing=list(mesh.boundaries), speed=c_grid).assemble()
