@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
     p.add_argument("--seeds", type=int, default=None, help="operators: training seeds per model (default 3)")
-    p.add_argument("--samples", type=int, default=None, help="operators: training samples (default 300)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="operators: training samples (default 300); hybrid --domains: training matrices (default 8)")
     p.add_argument("--subsample", type=lambda s: tuple(int(t) for t in s.split(",")), default=(1, 2),
                    help="operators: mixed-resolution training for every model (default 1,2: every other batch on "
                         "every 2nd node); 1 trains at the file's resolution only")
@@ -35,7 +36,13 @@ def add_parser(sub) -> None:
                         "inverse: adjoint,learned,learned+adjoint (default all when a model exists)")
     p.add_argument("--loop-n", type=int, default=None, help="hybrid: size of the 50-solve loop (default 256)")
     p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50; 0 skips the loop)")
-    p.add_argument("--data-dir", type=Path, default=Path("data/bench"), help="operators: datasets and runs")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="operators: datasets and runs (default data/bench); with --domains: the mesh bundle, its "
+                        "meshes and data (default data/mesh; prepared when missing)")
+    p.add_argument("--domains", type=lambda s: s.split(","), default=None,
+                   help="operators, hybrid: mesh domains (l-shape,plate-holes) instead of the grid suites: "
+                        "operators compares AlgebraicMgNO with grid MgNO through transfer, hybrid runs the "
+                        "algebraic V-cycle as a preconditioner beside SA/RS-AMG (hybrid.bench.mesh_*)")
     p.add_argument("--max-seconds", type=float, default=1800.0,
                    help="helmholtz: time limit of one row (the row is recorded as failed beyond it)")
     p.add_argument("--json", type=Path, required=True, help="output file, e.g. bench/results/solvers.json")
@@ -50,11 +57,14 @@ def _solvers(args, suite):
 
 
 def _operators(args, suite):
+    if args.domains:
+        return _mesh_operators(args, suite)
     # the default fits well under 30 minutes on 2 shared CPU cores; the paper-size setting is a GPU script
     n, n_train, n_test, epochs, seeds = (16, 60, 10, 2, (0,)) if args.quick else (32, 300, 100, 12, (0, 1, 2))
     n = args.sizes[0] if args.sizes else n
     return suite.run(n, args.samples or n_train, n_test, args.epochs or epochs, args.models or list(suite.MODEL_CONFIGS),
-                     args.data_dir, device=args.device, seeds=tuple(range(args.seeds)) if args.seeds else seeds,
+                     args.data_dir or Path("data/bench"), device=args.device,
+                     seeds=tuple(range(args.seeds)) if args.seeds else seeds,
                      subsample=args.subsample, batch_size=10)
 
 
@@ -66,6 +76,8 @@ def _datagen(args, suite):
 
 
 def _hybrid(args, suite):
+    if args.domains:
+        return _mesh_precond(args, suite)
     sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
     model = args.model
     if model is None and DEFAULT_MODEL.exists():
@@ -76,6 +88,41 @@ def _hybrid(args, suite):
     return suite.run(sizes, args.problems or list(suite.PROBLEMS), args.repeats, model=model,
                      methods=args.methods, loop_n=args.loop_n or (128 if args.quick else 256),
                      loop_solves=(20 if args.quick else 50) if args.loop_solves is None else args.loop_solves, plot=plot, device=args.device)
+
+
+def _mesh_bundle(args, mesh_operators):
+    variant = "quick" if args.quick else "full"
+    return mesh_operators.ensure_bundle(args.data_dir or Path("data/mesh"), args.domains, variant)
+
+
+def _mesh_operators(args, suite):
+    """``operators --domains``: AlgebraicMgNO vs grid MgNO (hybrid.bench.mesh_operators); --quick: coarse
+    meshes, 60 samples, 40 for training (10% validation), 10 for testing, 20 epochs."""
+    suite.check_domains(args.domains)
+    models = args.models or list(suite.DEFAULT_MODELS)
+    for m in models:
+        if m not in suite.MODELS:
+            raise ValueError(f"--models {m}: with --domains the models are {', '.join(suite.MODELS)}")
+    from ..bench.results import write_results
+
+    n_train, n_test, epochs = (40, 10, 20) if args.quick else (300, 100, 5)
+    bundle = _mesh_bundle(args, suite)
+    partial = lambda records: write_results(args.json, suite.SUITE, records, device=_device_name(args),  # noqa: E731
+                                            extra={"partial": True})
+    return suite.run(bundle, args.domains, models, epochs=args.epochs or epochs, n_train=args.samples or n_train,
+                     n_test=n_test, batch_size=10, lr=2e-3, device=args.device, on_record=partial,
+                     log=lambda *a: print(*a, flush=True))
+
+
+def _mesh_precond(args, suite):
+    """``hybrid --domains``: the algebraic V-cycle as a preconditioner (hybrid.bench.mesh_precond); --quick:
+    coarse meshes, 2 training and 2 test matrices, 10 training steps."""
+    from ..bench import mesh_operators
+
+    suite.check_domains(args.domains)
+    train, test, steps = (2, 2, 10) if args.quick else (8, 5, 100)
+    return suite.run(_mesh_bundle(args, mesh_operators), args.domains, train=args.samples or train, test=test,
+                     steps=steps, log=lambda *a: print(*a, flush=True))
 
 
 def _inverse(args, suite):
@@ -125,6 +172,9 @@ def inverse_model(n: int) -> Path:
 #: the learned-AMG checkpoint shipped with the repository (trained at n = 32, 12 KB)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "learned_amg.pt"
 
+#: suites with mesh rows (``--domains``): suite -> module of hybrid.bench
+MESH_SUITES = {"operators": "mesh_operators", "hybrid": "mesh_precond"}
+
 SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid, "inverse": _inverse,
           "helmholtz": _helmholtz}
 
@@ -134,17 +184,24 @@ def run(args) -> int:
 
     from ..bench.results import markdown_table, write_results
 
-    suite = importlib.import_module(f"hybrid.bench.{args.suite}")
+    if args.domains and args.suite not in MESH_SUITES:
+        raise ValueError(f"--domains: only for {' and '.join(MESH_SUITES)}")
+    suite = importlib.import_module(f"hybrid.bench.{MESH_SUITES[args.suite] if args.domains else args.suite}")
     if args.report:
         doc = json.loads(args.json.read_text())
+        if args.suite in MESH_SUITES:  # a mesh-rows file reads with its own columns, --domains or not
+            mesh = importlib.import_module(f"hybrid.bench.{MESH_SUITES[args.suite]}")
+            suite = mesh if doc.get("suite") == mesh.SUITE else suite
         print(f"{doc['command']}  ({doc['created']}, {doc['machine']['cpu']}, {doc['machine']['cores']} cores)\n")
         print(suite.table(doc["records"]) if hasattr(suite, "table") else markdown_table(doc["records"], suite.COLUMNS))
         return 0
 
     command = "hybrid " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else \
-        f"hybrid bench {args.suite}{' --quick' if args.quick else ''} --json {args.json}"
+        f"hybrid bench {args.suite}{' --quick' if args.quick else ''}" \
+        f"{' --domains ' + ','.join(args.domains) if args.domains else ''} --json {args.json}"
     records = SUITES[args.suite](args, suite)
-    path = write_results(args.json, args.suite, records, device=_device_name(args), extra={"command": command})
+    path = write_results(args.json, getattr(suite, "SUITE", args.suite), records, device=_device_name(args),
+                         extra={"command": command})
     table = suite.table(records) if hasattr(suite, "table") else markdown_table(records, suite.COLUMNS)
     print(table)
     if hasattr(suite, "table"):  # suites with a summary table also write it beside the JSON file
