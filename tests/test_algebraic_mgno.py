@@ -185,3 +185,38 @@ def test_vcycle_preconditioner_trains_and_is_safeguarded(mesh):
                                                                              AMG("sa"))), rtol=1e-8)
     assert learned.converged and guarded.converged and classical.converged
     assert guarded.iterations <= 1.2 * classical.iterations + 1
+
+
+def test_predict_nodal_applies_a_saved_run(mesh, tmp_path):
+    """predict_nodal on a run directory, a checkpoint file or a loaded run equals the normalize -> model ->
+    denormalize pipeline, for one vector, (channels, n) and a batch; wrong shapes and grid models are refused."""
+    from hybrid.data import DataProcessor
+    from hybrid.training import load, save
+    from hybrid.training.nodal import predict_nodal
+
+    xy, cells = mesh
+    torch.manual_seed(0)
+    model = AlgebraicMgNO.for_mesh(xy, cells, channels=4, layers=2, levels=[[1, 0], [2, 0]])
+    x = 3.0 + 9.0 * torch.rand(5, 1, len(xy))
+    proc = DataProcessor(1, 1).fit(x, 0.01 * torch.rand(5, 1, len(xy)) + 0.02)
+    model.init_boundary_value(proc.out.encode(torch.zeros(1, 1, 1)))
+    save(tmp_path / "best.pt", "algebraic-mgno", model, proc)
+    with torch.no_grad():
+        ref = proc.postprocess(model(proc.preprocess(x)[0])).double().numpy()
+    loaded = load(tmp_path / "best.pt")
+    for source in (tmp_path, tmp_path / "best.pt", loaded):
+        batch = predict_nodal(source, x.numpy())
+        assert batch.shape == (5, 1, len(xy)) and batch.dtype == np.float64
+        assert np.allclose(batch, ref, rtol=1e-5, atol=1e-7)
+    one = predict_nodal(loaded, x[2, 0].numpy().astype(np.float64))
+    assert one.shape == (len(xy),) and np.allclose(one, ref[2, 0], rtol=1e-5, atol=1e-7)
+    assert np.allclose(predict_nodal(loaded, x[2].numpy()), ref[2], rtol=1e-5, atol=1e-7)
+    assert np.abs(one[boundary_nodes(cells, len(xy))]).max() < 1e-6  # u = 0 at the Dirichlet nodes
+    with pytest.raises(ValueError, match=f"mesh of {len(xy)} nodes"):
+        predict_nodal(loaded, np.ones(len(xy) + 1))
+    with pytest.raises(ValueError, match="non-finite"):
+        predict_nodal(loaded, np.full(len(xy), np.nan))
+    grid = build("mgno", {"channels": 4, "levels": [[1, 0], [2, 0]]})
+    save(tmp_path / "grid.pt", "mgno", grid, DataProcessor(1, 1))
+    with pytest.raises(ValueError, match="not an operator on a mesh's nodes"):
+        predict_nodal(tmp_path / "grid.pt", np.ones(len(xy)))

@@ -155,3 +155,67 @@ def train_on_mesh_data(model_name: str, model_config: dict, data, out, cfg, devi
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "history.json").write_text(json.dumps(fit["history"]))
     return summary
+
+
+@torch.no_grad()
+def predict_nodal(run_or_checkpoint, coefficient, device="cpu") -> np.ndarray:
+    """Apply a trained nodal operator (``hybrid train algebraic-mgno``) to coefficients given as nodal values.
+
+    ``run_or_checkpoint``: a run directory (its ``best.pt``), a checkpoint file (loaded with
+    ``weights_only=True`` by :func:`hybrid.training.load`), or the ``(name, model, processor, payload)`` that
+    ``load`` returned (to predict many times without rebuilding the AMG hierarchy). ``coefficient``: values at
+    the model's nodes, in the order of its mesh (``model.config.coordinates``: the P1 dof order of the dataset,
+    which ``meshes.read`` of the same mesh file gives in serial), in physical units, shaped ``(n,)`` (one sample,
+    one input channel), ``(in_channels, n)`` (one sample) or ``(batch, in_channels, n)``. Returns the prediction
+    in physical units as float64, shaped ``(n,)``, ``(out_channels, n)`` or ``(batch, out_channels, n)`` to
+    match (``(n,)`` only for a single-output model). ``ValueError`` for a model that is not a nodal one or a
+    coefficient with the wrong number of nodes or channels.
+
+    >>> import tempfile, numpy as np, torch
+    >>> from hybrid.data import DataProcessor
+    >>> from hybrid.operators import AlgebraicMgNO
+    >>> from hybrid.training import save
+    >>> X, Y = np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 5))
+    >>> k = np.arange(25).reshape(5, 5)[:-1, :-1].ravel()
+    >>> cells = np.vstack([np.c_[k, k + 1, k + 6], np.c_[k, k + 6, k + 5]])
+    >>> model = AlgebraicMgNO.for_mesh(np.c_[X.ravel(), Y.ravel()], cells, channels=4, layers=1, levels=[[1, 0]])
+    >>> proc = DataProcessor(1, 1).fit(torch.rand(4, 1, 25), torch.rand(4, 1, 25))
+    >>> ck = save(tempfile.mkdtemp() + "/best.pt", "algebraic-mgno", model, proc)
+    >>> predict_nodal(ck, np.ones(25)).shape, predict_nodal(ck, np.ones((3, 1, 25))).shape
+    ((25,), (3, 1, 25))
+    """
+    if isinstance(run_or_checkpoint, tuple):
+        name, model, processor, _ = run_or_checkpoint
+        where = f"the loaded {name}"
+    else:
+        from . import load
+
+        path = Path(run_or_checkpoint)
+        path = path / "best.pt" if path.is_dir() else path
+        name, model, processor, _ = load(path, device)
+        where = str(path)
+    nodes = len(getattr(getattr(model, "config", None), "coordinates", None) or ())
+    if not nodes:
+        raise ValueError(f"{where} is a {name}, not an operator on a mesh's nodes (train algebraic-mgno on data "
+                         f"from `hybrid generate --mesh`); grid models predict with hybrid.training.predict")
+    cin, cout = model.config.in_channels, model.config.out_channels
+    x = np.asarray(coefficient, dtype=np.float64)
+    ndim = x.ndim
+    if ndim == 1 and cin != 1:
+        raise ValueError(f"{where} takes {cin} input channels: pass the coefficient as ({cin}, {nodes})")
+    x = x.reshape((1, 1, -1) if ndim == 1 else (1, *x.shape) if ndim == 2 else x.shape)
+    if ndim > 3 or x.shape[1:] != (cin, nodes):
+        raise ValueError(f"coefficient of shape {np.shape(coefficient)}: {where} predicts on a mesh of {nodes} "
+                         f"nodes with {cin} input channel(s): pass ({nodes},), ({cin}, {nodes}) or (batch, {cin}, "
+                         f"{nodes}) nodal values in the order of the model's mesh")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the coefficient has non-finite values")
+    model.eval()
+    dev = next(model.parameters()).device
+    xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
+    xn = processor.preprocess(xt)[0] if processor is not None else xt
+    y = model(xn)
+    y = (processor.postprocess(y) if processor is not None else y).cpu().double().numpy()
+    if ndim == 1:
+        return y[0, 0] if cout == 1 else y[0]
+    return y[0] if ndim == 2 else y
