@@ -16,14 +16,16 @@ def add_parser(sub) -> None:
     p.add_argument("--sizes", type=lambda s: [int(t) for t in s.split(",")], default=None,
                    help="comma-separated n values (overrides --quick)")
     p.add_argument("--problems", type=lambda s: s.split(","), default=None,
-                   help="solvers/hybrid: problems; inverse: test sets (log-normal,two-phase); helmholtz: media "
+                   help="solvers/hybrid: problems; inverse: test sets (log-normal,two-phase,eit-inclusions,"
+                        "eit-disk-inclusions; eit-learned: NIO vs DeepONet, trains them); helmholtz: media "
                         "(grf,layered,dipping,salt,checkerboard)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=None, help="operators: training epochs per model")
-    p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet")
-    p.add_argument("--seeds", type=int, default=None, help="operators: training seeds per model (default 3)")
+    p.add_argument("--epochs", type=int, default=None, help="operators, inverse eit-learned: training epochs per model")
+    p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet; inverse eit-learned: nio,deeponet,deeponet-fourier")
+    p.add_argument("--seeds", type=int, default=None, help="operators, inverse eit-learned: training seeds per model (default 3)")
     p.add_argument("--samples", type=int, default=None,
-                   help="operators: training samples (default 300); hybrid --domains: training matrices (default 8)")
+                   help="operators: training samples (default 300); hybrid --domains: training matrices (default 8); "
+                        "inverse eit-learned: training samples (default 2000)")
     p.add_argument("--subsample", type=lambda s: tuple(int(t) for t in s.split(",")), default=(1, 2),
                    help="operators: mixed-resolution training for every model (default 1,2: every other batch on "
                         "every 2nd node); 1 trains at the file's resolution only")
@@ -128,6 +130,20 @@ def _mesh_precond(args, suite):
 def _inverse(args, suite):
     n, samples = (32, 3) if args.quick else (64, 10)
     n = args.sizes[0] if args.sizes else n
+    problems = list(args.problems or suite.COEFFICIENTS)
+    records = []
+    if "eit-learned" in problems:  # NIO vs DeepONet on EIT (hybrid.bench.eit_learned): trains its models
+        from ..bench import eit_learned
+
+        problems.remove("eit-learned")
+        quick = dict(n_train=200, n_test=40, epochs=3, samples=1, maxiter=20) if args.quick else {}
+        seeds = tuple(range(args.seeds or (1 if args.quick else 3)))
+        opts = {**quick, **({"epochs": args.epochs} if args.epochs else {}),
+                **({"n_train": args.samples} if args.samples else {})}
+        records += eit_learned.run(args.data_dir or Path("data/bench/eit"), labels=args.models or tuple(eit_learned.MODELS),
+                                   seeds=seeds, **opts)
+        if not problems:
+            return records
     model = args.model
     if model is None and inverse_model(n).exists():
         model = inverse_model(n)
@@ -136,8 +152,7 @@ def _inverse(args, suite):
     methods = args.methods or (list(suite.METHODS) if model is not None else ["adjoint"])
     if model is None and args.methods is None:
         print(f"no inverse map for n = {n} ({inverse_model(n)}): adjoint only")
-    return suite.run(n, samples, coefficients=args.problems or tuple(suite.COEFFICIENTS), methods=methods,
-                     model=model)
+    return records + suite.run(n, samples, coefficients=problems, methods=methods, model=model)
 
 
 def _helmholtz(args, suite):

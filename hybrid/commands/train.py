@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
                    help="dataset fields the model predicts (default: solution; EIT files: conductivity)")
     p.add_argument("--noise", type=float, default=0.0, metavar="LEVEL",
                    help="multiplicative noise on the measured inputs of the validation and test sets (0.1 = 10%%)")
+    p.add_argument("--train-noise", type=float, default=0.0, metavar="LEVEL",
+                   help="noise augmentation: multiplicative noise on the measured inputs of every training batch, "
+                        "each sample's level uniform in [0, LEVEL]")
     p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, summary, PNGs)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=None, help="samples per step (default 20; precond: 4 fields)")
@@ -115,7 +118,7 @@ def _run_train(args, device: str) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=20 if args.batch_size is None else args.batch_size,
                       lr=1e-3 if args.lr is None else args.lr,
                       schedule=args.schedule, loss=args.loss or "l2", n_train=n_train, n_test=n_test,
-                      patience=args.patience, inputs=inputs, outputs=outputs, noise=args.noise,
+                      patience=args.patience, inputs=inputs, outputs=outputs, noise=args.noise, train_noise=args.train_noise,
                       **({} if args.weight_decay is None else {"weight_decay": args.weight_decay}))
     try:
         model_config = json.loads(args.config)

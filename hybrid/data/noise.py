@@ -49,3 +49,25 @@ def multiplicative_noise(x: torch.Tensor, level: float, channels: Sequence[int] 
         eps = torch.randn(x[:, c].shape, generator=g, dtype=torch.float64).to(x.dtype)
         out[:, c] = x[:, c] * (1 + level * eps.to(x.device))
     return out
+
+
+def training_noise(x: torch.Tensor, max_level: float, channels: Sequence[int] | None, seed: int) -> torch.Tensor:
+    """Noise augmentation for a training batch: :func:`multiplicative_noise` with a level drawn per sample,
+    uniform in ``[0, max_level]`` (the model sees clean and noisy data alike), deterministic in ``seed``.
+
+    >>> x = torch.ones(3, 2, 4)
+    >>> y = training_noise(x, 0.1, [1], seed=0)
+    >>> bool((y[:, 0] == 1).all()), bool(((y[:, 1] - 1).abs() < 0.6).all())
+    (True, True)
+    """
+    if _check_level(max_level) == 0:
+        return x
+    channels = range(x.shape[1]) if channels is None else list(channels)
+    g = torch.Generator().manual_seed(int(seed))
+    level = max_level * torch.rand(x.shape[0], generator=g, dtype=torch.float64)
+    out = x.clone()
+    for c in channels:
+        eps = torch.randn(x[:, c].shape, generator=g, dtype=torch.float64)
+        scale = 1 + level.view(-1, *([1] * (eps.ndim - 1))) * eps
+        out[:, c] = x[:, c] * scale.to(device=x.device, dtype=x.dtype)
+    return out

@@ -21,10 +21,11 @@ from .darcy_inversion import OPTIMIZERS, InversionResult, invert_darcy, relative
 from .eit_solver import EITSolver, eit_forward
 from .eit_inversion import EITInverseProblem, eit_from_file, eit_problem, invert_eit
 from .phantoms import PHANTOMS, phantom
+from .eit_learned import LearnedEIT, invert_eit_hybrid, invert_eit_learned
 from .learned import (InverseTrainConfig, LearnedInverse, LearnedInverseError, invert_hybrid, invert_learned,
                       train_inverse_map)
 
-__all__ = ["DarcySolver", "SolveCounts", "DarcySolve", "differentiable_solve", "sparse_apply", "AllNodes",
+__all__ = ["LearnedEIT", "invert_eit_hybrid", "invert_eit_learned", "DarcySolver", "SolveCounts", "DarcySolve", "differentiable_solve", "sparse_apply", "AllNodes",
            "Observation", "Sensors", "halton_points", "p1_interpolation_matrix", "NOISE_MODELS", "add_noise",
            "REGULARIZERS", "make_regularizer", "OPTIMIZERS", "InversionResult", "invert_darcy",
            "relative_l2_error", "mass_matrix", "DarcyInverseProblem", "darcy_problem", "InverseTrainConfig",

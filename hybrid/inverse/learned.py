@@ -285,7 +285,6 @@ def invert_learned(observations, family, model, *, observe="all", solver=None, t
     """The network's estimate alone, as an :class:`InversionResult` (iteration 0 only). ``seconds`` is the
     network's time; the data misfit (one forward solve, for the report) is computed outside it."""
     from .darcy_solver import DarcySolver
-    from .noise import check_noise_level
 
     model = _as_model(model)
     a, seconds = learned_estimate(observations, family, model, observe)
@@ -294,21 +293,46 @@ def invert_learned(observations, family, model, *, observe="all", solver=None, t
     d = np.asarray(observations, dtype=float)
     f0 = solver.counts.forward
     u, _ = solver.solve(a)
+    res = estimate_result(a, u, d, seconds, solver.counts.forward - f0, model.path, noise_level, noise_norm, tau,
+                          None if truth is None else (family.nodal(truth), mass_matrix(solver)))
+    if callback is not None:
+        callback({k: v[0] for k, v in res.history.items()})
+    return res
+
+
+def estimate_result(a, u, d, seconds: float, forward_solves: int, model_path: str, noise_level=None, noise_norm=None,
+                    tau: float = 1.1, truth_and_mass=None) -> InversionResult:
+    """A learned estimate ``a`` (with its predicted data ``u`` for the data ``d``) as an :class:`InversionResult`
+    (iteration 0 only; ``seconds`` the network's); shared by the Darcy and EIT learned inversions."""
+    from .noise import check_noise_level
+
     dnorm = float(np.linalg.norm(d))
     rnorm = float(np.linalg.norm(u - d))
     if noise_level is not None:
         noise_norm = check_noise_level(noise_level) * dnorm
     target = tau * noise_norm / dnorm if noise_norm else None
     rec = {"iteration": 0, "misfit": rnorm / dnorm, "regularization": None, "objective": None,
-           "forward_solves": solver.counts.forward - f0}
-    if truth is not None:
-        rec["rel_error"] = relative_l2_error(a, family.nodal(truth), mass_matrix(solver))
-    if callback is not None:
-        callback(rec)
+           "forward_solves": forward_solves}
+    if truth_and_mass is not None:
+        rec["rel_error"] = relative_l2_error(a, *truth_and_mass)
     history = {k: [v] for k, v in rec.items()}
     return InversionResult(a=a, m=np.log(a), u=u, history=history, iterations=0, forward_solves=0,
                            adjoint_solves=0, seconds=seconds, stopped="learned", misfit=rnorm / dnorm,
-                           target=target, extra={"model": model.path, "network_seconds": seconds})
+                           target=target, extra={"model": model_path, "network_seconds": seconds})
+
+
+def keep_better(res: InversionResult, a0, t_net: float, model_path: str, forward=None) -> InversionResult:
+    """``res`` (an adjoint run started from the estimate ``a0``) with the network's time added; if its final
+    data misfit is worse than the estimate's, the estimate instead (``stopped = "kept-learned"``; ``forward``
+    recomputes its predicted data)."""
+    res.seconds += t_net
+    res.extra.update(model=model_path, network_seconds=t_net, misfit_learned=res.history["misfit"][0])
+    if res.misfit > res.history["misfit"][0]:
+        h = {k: v + [v[0]] for k, v in res.history.items()}
+        h["iteration"][-1] = res.iterations + 1
+        res.a, res.m, res.history, res.misfit, res.stopped = a0, np.log(a0), h, h["misfit"][0], "kept-learned"
+        res.u = forward(a0) if forward is not None else None
+    return res
 
 
 def invert_hybrid(observations, family, model, *, observe="all", **invert_kwargs) -> InversionResult:
@@ -322,12 +346,6 @@ def invert_hybrid(observations, family, model, *, observe="all", **invert_kwargs
     model = _as_model(model)
     a0, t_net = learned_estimate(observations, family, model, observe)
     res = invert_darcy(observations, family, observe=observe, a0=a0, **invert_kwargs)
-    res.seconds += t_net
-    res.extra.update(model=model.path, network_seconds=t_net, misfit_learned=res.history["misfit"][0])
-    if res.misfit > res.history["misfit"][0]:
-        h = {k: v + [v[0]] for k, v in res.history.items()}
-        h["iteration"][-1] = res.iterations + 1
-        res.a, res.m, res.history, res.misfit, res.stopped = a0, np.log(a0), h, h["misfit"][0], "kept-learned"
-        solver = invert_kwargs.get("solver")
-        res.u = solver.solve(a0)[0] if solver is not None and not isinstance(solver, str) else None
-    return res
+    solver = invert_kwargs.get("solver")
+    forward = (lambda a: solver.solve(a)[0]) if solver is not None and not isinstance(solver, str) else None
+    return keep_better(res, a0, t_net, model.path, forward)

@@ -19,33 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from solvers.sampling.phantoms import ellipse_mask, heart_lungs_at, normalized
+
 PHANTOMS = ("heart-lungs", "inclusions")
 _DEFAULTS = {"heart-lungs": {"background": 1.0, "heart": 2.0, "lungs": 0.5},
              "inclusions": {"background": 1.0, "low": 0.3, "high": 3.0, "count": 3, "seed": 0}}
 
 
-def _ellipse(x, y, cx, cy, ax, ay, angle=0.0):
-    c, s = np.cos(angle), np.sin(angle)
-    u, v = c * (x - cx) + s * (y - cy), -s * (x - cx) + c * (y - cy)
-    return (u / ax) ** 2 + (v / ay) ** 2 <= 1.0
-
-
-def _normalized(xy, box):
-    xy = np.asarray(xy, dtype=float)
-    lo, hi = (np.array([0.0, 0.0]), np.array([1.0, 1.0])) if box is None else map(np.asarray, box)
-    c, h = (lo + hi) / 2, (hi - lo) / 2
-    return (xy[0] - c[0]) / h[0], (xy[1] - c[1]) / h[1]
-
-
 def heart_lungs(background=1.0, heart=2.0, lungs=0.5, box=None):
-    """The heart-and-lungs phantom; ``box = ((x0, y0), (x1, y1))`` the domain's bounding box (default the
-    unit square)."""
+    """The heart-and-lungs phantom (:func:`solvers.sampling.phantoms.heart_lungs_at`, not randomized);
+    ``box = ((x0, y0), (x1, y1))`` the domain's bounding box (default the unit square)."""
     def f(xy):
-        x, y = _normalized(xy, box)
-        out = np.full(x.shape, float(background))
-        out[_ellipse(x, y, -0.5, 0.1, 0.22, 0.45, 0.1) | _ellipse(x, y, 0.5, 0.1, 0.22, 0.45, -0.1)] = lungs
-        out[_ellipse(x, y, 0.05, -0.25, 0.24, 0.17, 0.3)] = heart
-        return out
+        return heart_lungs_at(xy, background=background, heart=heart, lungs=lungs, box=box)
     return f
 
 
@@ -60,10 +45,10 @@ def random_inclusions(seed=0, count=3, low=0.3, high=3.0, background=1.0, box=No
                        float(np.exp(rng.uniform(np.log(low), np.log(high))))))
 
     def f(xy):
-        x, y = _normalized(xy, box)
+        x, y = normalized(xy, box)
         out = np.full(x.shape, float(background))
         for cx, cy, ax, ay, angle, value in shapes:
-            out[_ellipse(x, y, cx, cy, ax, ay, angle)] = value
+            out[ellipse_mask(x, y, cx, cy, ax, ay, angle)] = value
         return out
     return f
 

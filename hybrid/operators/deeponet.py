@@ -24,6 +24,9 @@ class DeepONetConfig:
     width: int = 128
     depth: int = 3
     basis: int = 64
+    #: the trunk also reads ``sin, cos(pi k x), sin, cos(pi k y)``, ``k = 1..fourier`` (as NIO's trunk; an MLP of
+    #: the bare coordinates learns sharp output features only slowly); 0: coordinates only (Lu et al.)
+    fourier: int = 0
 
 
 def mlp(sizes, act=nn.GELU):
@@ -33,6 +36,15 @@ def mlp(sizes, act=nn.GELU):
         if i < len(sizes) - 2:
             layers.append(act())
     return nn.Sequential(*layers)
+
+
+def fourier_features(xy: torch.Tensor, count: int) -> torch.Tensor:
+    """``(..., 2) -> (..., 2 + 4 count)``: the coordinates and ``sin, cos(pi k x)``, ``sin, cos(pi k y)``, ``k <= count``."""
+    if count == 0:
+        return xy
+    k = torch.arange(1, count + 1, device=xy.device, dtype=xy.dtype) * torch.pi
+    angles = (xy.unsqueeze(-1) * k).flatten(-2)  # (..., 2 count)
+    return torch.cat([xy, torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
 def _sensor_shape(sensors) -> tuple[int, int]:
@@ -56,7 +68,9 @@ class DeepONet(nn.Module):
         p = c.basis * c.out_channels
         self.sensor_shape = _sensor_shape(c.sensors)
         self.branch = mlp([c.in_channels * self.sensor_shape[0] * self.sensor_shape[1]] + [c.width] * c.depth + [p])
-        self.trunk = mlp([2] + [c.width] * c.depth + [p], act=nn.GELU)
+        if not isinstance(c.fourier, int) or isinstance(c.fourier, bool) or c.fourier < 0:
+            raise ValueError(f"DeepONet fourier={c.fourier!r}: must be a non-negative integer")
+        self.trunk = mlp([2 + 4 * c.fourier] + [c.width] * c.depth + [p], act=nn.GELU)
         self.bias = nn.Parameter(torch.zeros(c.out_channels))
 
     def forward(self, x, out_shape=None):
@@ -70,7 +84,7 @@ class DeepONet(nn.Module):
         b = self.branch(sens).view(B, self.config.out_channels, self.config.basis)
         yy, xx = torch.meshgrid(torch.linspace(0, 1, ny, device=x.device, dtype=x.dtype),
                                 torch.linspace(0, 1, nx, device=x.device, dtype=x.dtype), indexing="ij")
-        t = self.trunk(torch.stack([xx, yy], dim=-1).reshape(-1, 2))
+        t = self.trunk(fourier_features(torch.stack([xx, yy], dim=-1).reshape(-1, 2), self.config.fourier))
         t = t.view(ny * nx, self.config.out_channels, self.config.basis)
         out = torch.einsum("bcp,ncp->bcn", b, t) + self.bias.view(1, -1, 1)
         return out.view(B, self.config.out_channels, ny, nx)

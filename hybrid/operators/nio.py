@@ -33,7 +33,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .deeponet import mlp
+from .deeponet import fourier_features, mlp
 from .fno import FNO, FNOConfig, neuraloperator_available
 from .mgno import MgNO, MgNOConfig
 
@@ -83,15 +83,6 @@ def resample_periodic(u: torch.Tensor, points: int) -> torch.Tensor:
     closed = torch.cat([u, u[..., :1]], dim=-1).reshape(-1, 1, nb + 1)
     out = F.interpolate(closed, size=points + 1, mode="linear", align_corners=True)[..., :points]
     return out.reshape(*lead, points)
-
-
-def fourier_features(xy: torch.Tensor, count: int) -> torch.Tensor:
-    """``(..., 2) -> (..., 2 + 4 count)``: the coordinates and ``sin, cos(pi k x)``, ``sin, cos(pi k y)``, ``k <= count``."""
-    if count == 0:
-        return xy
-    k = torch.arange(1, count + 1, device=xy.device, dtype=xy.dtype) * torch.pi
-    angles = (xy.unsqueeze(-1) * k).flatten(-2)  # (..., 2 count)
-    return torch.cat([xy, torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
 def grid_coordinates(ny: int, nx: int, device=None, dtype=None) -> torch.Tensor:

@@ -32,9 +32,7 @@ def save(path, model_name: str, model, processor: DataProcessor | None, extra: d
                # tensors only: some libraries (neuraloperator) put Python objects in their state_dict, which
                # would make the file unloadable with weights_only=True
                "state_dict": {k: v for k, v in model.state_dict().items() if torch.is_tensor(v)},
-               "processor": None if processor is None else {"in_channels": int(processor.inp.mean.numel()),
-                                                             "out_channels": int(processor.out.mean.numel()),
-                                                             "state_dict": processor.state_dict()},
+               "processor": None if processor is None else {**processor.spec(), "state_dict": processor.state_dict()},
                **(extra or {})}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(payload, tmp)
@@ -71,7 +69,9 @@ def load(path, device="cpu"):
     processor = None
     if payload.get("processor"):
         p = payload["processor"]
-        processor = DataProcessor(p["in_channels"], p["out_channels"])
+        # checkpoints written before the EIT normalizer existed have no "inputs": per-channel statistics
+        processor = DataProcessor(p["in_channels"], p["out_channels"], p.get("inputs", "channel"),
+                                  p.get("boundary_points", 0))
         try:
             processor.load_state_dict(p["state_dict"])
         except RuntimeError as e:

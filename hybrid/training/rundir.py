@@ -67,7 +67,15 @@ def check_resume(path: Path, payload: dict, model_name: str, model_config: dict,
     state = payload.get("train", {})
     diff = differences({"model": payload.get("model")}, {"model": model_name})
     diff += model_differences(model_name, payload.get("config", {}), model_config)
-    diff += differences(state.get("config", {}), train_config)
+    # a training option the checkpoint lacks (added after it was written) counts as its default
+    from dataclasses import asdict
+
+    from .trainer import TrainConfig
+
+    recorded_train = state.get("config", {})
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrainConfig()).items()}
+    diff += differences({**{k: v for k, v in defaults.items() if k not in recorded_train}, **recorded_train},
+                        train_config)
     recorded = state.get("data")
     if isinstance(recorded, str):  # older checkpoints: the path as given
         recorded = {"path": str(Path(recorded).resolve())}

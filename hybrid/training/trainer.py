@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import DataProcessor, FieldDataset, multiplicative_noise
+from ..data import DataProcessor, FieldDataset, multiplicative_noise, training_noise
 from ..operators import MODELS, build, config_dict, real_parameter_count
 from . import checkpoint, distributed, rundir
 from .losses import LOSSES, relative_h1, relative_l2
@@ -45,6 +45,9 @@ class TrainConfig:
     inputs: tuple = ("coefficient",)
     outputs: tuple = ("solution",)
     noise: float = 0.0             # multiplicative noise on the measured inputs at validation and test (0.1 = 10%)
+    #: noise augmentation: multiplicative noise on the measured inputs of every training batch, fresh each batch,
+    #: each sample's level uniform in [0, train_noise] (0: clean training data)
+    train_noise: float = 0.0
     #: mixed resolutions: batch b is trained on every ``subsample[b % len]``-th node (injection, exact for
     #: P1 nodal data: the coarse grid's own coefficient, the fine solution's values at the coarse nodes)
     subsample: tuple = (1,)
@@ -66,6 +69,9 @@ class TrainConfig:
         need(0 < self.val_fraction < 1, "val_fraction", "must lie in (0, 1)")
         need(isinstance(self.noise, (int, float)) and not isinstance(self.noise, bool) and math.isfinite(self.noise)
              and self.noise >= 0, "noise", "must be a non-negative finite number (0.1 = 10% multiplicative noise)")
+        need(isinstance(self.train_noise, (int, float)) and not isinstance(self.train_noise, bool)
+             and math.isfinite(self.train_noise) and self.train_noise >= 0, "train_noise",
+             "must be a non-negative finite number (0.1 = up to 10% multiplicative noise)")
         need(self.schedule in ("onecycle", "cosine"), "schedule", "use onecycle or cosine")
         need(self.loss in LOSSES, "loss", f"use {', '.join(LOSSES)}")
         need(len(self.inputs) > 0 and len(self.outputs) > 0, "inputs", "need at least one input and one output field")
@@ -105,6 +111,18 @@ def predict(model, x, out_shape):
     if takes_out_shape(model):
         return model(x, out_shape=tuple(out_shape))
     return model(x)
+
+
+#: input fields that are EIT measurements (boundary pattern, its Dirichlet-to-Neumann response)
+EIT_INPUTS = ("patterns", "dtn")
+
+
+def make_processor(inputs, outputs, x) -> DataProcessor:
+    """The normalizer for these fields: difference data (:class:`hybrid.data.normalize.DtNNormalizer`) for EIT
+    measurements, per-channel statistics otherwise."""
+    if tuple(inputs) == EIT_INPUTS:
+        return DataProcessor(2, len(outputs), "dtn", boundary_points=x.shape[-1])
+    return DataProcessor(len(inputs), len(outputs))
 
 
 def check_shapes(model_name: str, model, x_shape, y_shape) -> None:
@@ -158,11 +176,12 @@ class Trainer:
         # measurement noise on the held-out inputs (not on fields stored once, such as EIT's patterns)
         self.xva = multiplicative_noise(self.xva, cfg.noise, full.measured_inputs, seed=cfg.seed * 2 + 1)
         self.xte = multiplicative_noise(self.xte, cfg.noise, full.measured_inputs, seed=cfg.seed * 2 + 2)
+        self.measured_inputs = full.measured_inputs
         torch.manual_seed(cfg.seed)
         model_config = {"in_channels": len(cfg.inputs), "out_channels": len(cfg.outputs), **(model_config or {})}
         self.model = build(model_name, model_config).to(self.device)
         check_shapes(model_name, self.model, full.input_shape, full.shape)
-        self.processor = DataProcessor(len(cfg.inputs), len(cfg.outputs)).fit(self.xtr, self.ytr).to(self.device)
+        self.processor = make_processor(cfg.inputs, cfg.outputs, self.xtr).fit(self.xtr, self.ytr).to(self.device)
         if hasattr(self.model, "init_boundary_value"):  # masked Dirichlet nodes start at the normalized zero
             self.model.init_boundary_value(self.processor.out.encode(torch.zeros(1, len(cfg.outputs), 1, 1,
                                                                                  device=self.device)))
@@ -299,6 +318,9 @@ class Trainer:
             take = mine if len(mine) else idx[:1]
             x, y = self.xtr[take].to(self.device), self.ytr[take].to(self.device)
             x, y = subsample(x, y, cfg.subsample[(i // cfg.batch_size) % len(cfg.subsample)])
+            if cfg.train_noise:  # seeded by (seed, epoch, batch): a resumed run draws the same noise
+                x = training_noise(x, cfg.train_noise, self.measured_inputs,
+                                   seed=(cfg.seed * 1_000_003 + self.epoch) * 100_003 + i // cfg.batch_size)
             xn, _ = self.processor.preprocess(x)
             pred = self.processor.postprocess(predict(net, xn, y.shape[-2:]))
             per_sample = self.loss_fn(pred, y)

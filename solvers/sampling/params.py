@@ -56,6 +56,10 @@ RULES = {
     "low": POSITIVE,
     "background": POSITIVE,
     "value": POSITIVE,
+    "heart": POSITIVE,
+    "lungs": POSITIVE,
+    "spread": real_rule(lambda x: 0 <= x <= 1, "a number in [0, 1]"),
+    "jitter": real_rule(lambda x: 0 <= x <= 1, "a number in [0, 1]"),
 }
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from .grf import gaussian_random_field_at
 from .inclusions import inclusions_at
+from .phantoms import heart_lungs_at
 from .params import check_params
 
 _GRF = {"seed": 0, "index": 0, "alpha": 2.0, "tau": 3.0, "modes": 64}
@@ -18,6 +19,9 @@ FIELD_DEFAULTS: dict[str, dict] = {
     "contrast": {**_GRF, "high": 1e4, "low": 1.0},     # high-contrast two-phase
     "log-normal": {**_GRF, "sigma": 1.0},
     "inclusions": {"seed": 0, "index": 0, "count": 6, "background": 1.0, "value": 1e3},  # high-contrast disks
+    # EIT's heart and lungs, randomized per (seed, index): conductivities times exp(spread U(-1, 1)), shapes jittered
+    "heart-lungs": {"seed": 0, "index": 0, "background": 1.0, "heart": 2.0, "lungs": 0.5, "spread": 0.5,
+                    "jitter": 0.1},
 }
 
 
@@ -39,9 +43,15 @@ def _inclusions(seed, index, count, background, value):
     return a
 
 
+def _heart_lungs(seed, index, background, heart, lungs, spread, jitter):
+    def a(x):
+        return heart_lungs_at(x, seed, index, background, heart, lungs, spread, jitter)
+    return a
+
+
 #: name -> factory(**params) -> callable x -> values (dolfinx interpolation convention)
 FIELDS: dict[str, Callable] = {"two-phase": _two_phase, "contrast": _two_phase, "log-normal": _log_normal,
-                               "inclusions": _inclusions}
+                               "inclusions": _inclusions, "heart-lungs": _heart_lungs}
 
 
 def field_params(name: str, params: dict | None = None) -> dict:

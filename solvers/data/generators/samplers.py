@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...sampling import FIELD_DEFAULTS, gaussian_random_field, gaussian_random_field_at, inclusions_at
+from ...sampling import FIELD_DEFAULTS, make_field, gaussian_random_field, gaussian_random_field_at, inclusions_at
 
 
 class NodalView:
@@ -40,4 +40,7 @@ def coefficient_grid(kind: str, n: int, seed: int, index: int, p: dict, view) ->
         X, Y = view.coordinates()
         return inclusions_at(np.vstack([X.ravel(), Y.ravel()]), seed, index, p["count"], p["low"],
                              p["high"]).reshape(view.shape)
+    if kind == "heart-lungs":  # the field's own defaults (background 1, heart 2, lungs 0.5, spread, jitter)
+        points = view.points if isinstance(view, NodalView) else np.vstack([c.ravel() for c in view.coordinates()])
+        return make_field(kind, seed=seed, index=index)(points).reshape(view.shape)
     raise ValueError(f"unknown coefficient {kind!r}; use one of: {', '.join(FIELD_DEFAULTS)}")
