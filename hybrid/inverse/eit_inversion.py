@@ -147,7 +147,8 @@ def invert_eit(data, solver: EITSolver, *, noise_level: float | None = None, noi
     """Recover the nodal conductivity from DtN ``data`` ``(K, nboundary)`` of ``solver``'s patterns.
 
     Parameters as :func:`hybrid.inverse.invert_darcy`: ``noise_level`` (relative to ``||d||``) or
-    ``noise_norm`` (absolute) switch on the discrepancy principle (``||D - d|| <= tau * noise``); ``reg``
+    ``noise_norm`` (absolute) switch on the discrepancy principle (``||D - d|| <= tau * noise``); ``reg`` (or a
+    callable torch functional of ``m`` such as :class:`hybrid.inverse.prior.LearnedRegularizer`)
     ``"none"|"l2"|"h1"|"tv"`` with ``weight``; ``a0`` the initial conductivity (default the best constant);
     ``truth`` records ``rel_error`` per iterate. ``result.u`` holds the last iterate's DtN data.
 
@@ -172,7 +173,9 @@ def invert_eit(data, solver: EITSolver, *, noise_level: float | None = None, noi
     c0 = constant_conductivity(solver, d) if a0 is None else None
     m0 = np.log(solver.family.nodal(a0)) if a0 is not None else np.full(solver.ndofs, np.log(c0))
     m0 = np.clip(m0, *LOG_BOUNDS)
-    regularizer = make_regularizer(reg, solver.darcy, m0, **({"eps": tv_eps} if reg == "tv" else {}))
+    # a name (none, l2, h1, tv) or a callable torch functional of m (e.g. prior.LearnedRegularizer)
+    regularizer = make_regularizer(reg, solver.darcy, m0, **({"eps": tv_eps} if reg == "tv" else {})) \
+        if isinstance(reg, str) else reg
     d_t = torch.as_tensor(d)
 
     def evaluate(m_t: torch.Tensor):
@@ -184,6 +187,7 @@ def invert_eit(data, solver: EITSolver, *, noise_level: float | None = None, noi
 
     return run_inversion(evaluate, m0, solver.counts, counts0, t_start, dnorm=dnorm, target=target,
                          optimizer=optimizer, maxiter=maxiter, lr=lr, gtol=gtol, truth_a=truth_a, M=M,
-                         callback=callback, extra={"optimizer": optimizer, "reg": reg, "weight": weight,
+                         callback=callback, extra={"optimizer": optimizer, "weight": weight,
+                                                   "reg": reg if isinstance(reg, str) else type(reg).__name__,
                                                    "patterns": solver.npatterns, "boundary_nodes": solver.nboundary,
                                                    "solver": solver.darcy.method})
