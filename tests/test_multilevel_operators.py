@@ -228,3 +228,154 @@ def test_classical_benchmark_converged_means_the_requested_tolerance():
     assert ok["converged"] and ok["rel_residual"] <= 1e-8
     cut = run_algorithm(system, lambda: CG(precond=Jacobi()), 1, rtol=1e-8, maxiter=5)
     assert not cut["converged"] and cut["rel_residual"] > 1e-8 and cut["retcode"] == "MaxIters"
+
+
+# -- issue 13: resolution transfer (moment-wise spacing scaling, continuous boundary output, baselines) ------------
+
+def test_moment_decomposition_is_exact_and_scales_each_order():
+    from hybrid.operators.multilevel_mgconv import kernel_moments, moment_parts, moment_scaled
+
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    zeroth, first, rest = moment_parts(w)
+    assert torch.allclose(zeroth + first + rest, w, atol=1e-14)
+    assert torch.equal(moment_scaled(w, 1.0), w)
+    m0, mx, my = kernel_moments(w)
+    for part, want in ((zeroth, (m0, 0 * mx, 0 * my)), (first, (0 * m0, mx, my)), (rest, (0 * m0, 0 * mx, 0 * my))):
+        for got, expected in zip(kernel_moments(part), want):
+            assert torch.allclose(got, expected, atol=1e-13)
+    # the remainder keeps the second moments; the zeroth part is the centre tap only
+    d = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    assert torch.allclose((rest * d**2).sum((-1, -2)), (w * d**2).sum((-1, -2)), atol=1e-13)
+    assert torch.count_nonzero(zeroth[..., [0, 2], :]) == 0 and torch.count_nonzero(zeroth[..., :, [0, 2]]) == 0
+    # pure orders: a centre tap is unscaled, a central difference scales as s, the 5-point Laplacian as s^2
+    delta = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+    delta[..., 1, 1] = 2.5
+    diff = torch.zeros_like(delta)
+    diff[..., 1, 2], diff[..., 1, 0] = 0.5, -0.5
+    lap = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]], dtype=torch.float64)[None, None]
+    for s in (2.0, 4.0, 8.0):
+        assert torch.equal(moment_scaled(delta, s), delta)
+        assert torch.allclose(moment_scaled(diff, s), s * diff, atol=1e-14)
+        assert torch.allclose(moment_scaled(lap, s), s * s * lap, atol=1e-13)
+        assert torch.allclose(moment_scaled(delta + diff + lap, s), delta + s * diff + s * s * lap, atol=1e-12)
+
+
+@pytest.mark.parametrize("scaling", ["uniform", "moments", "moments-relative"])
+def test_spacing_scalings_agree_on_a_second_order_stencil(scaling):
+    """A pure second-order ``A`` (the Laplacian) is scaled by ``s^2`` by every scaling, and ``S`` by ``1 / s^2``:
+    the classical-weights cycle is the same geometric multigrid solver up to 129 x 129 with any of them."""
+    m = MultilevelMgConv(MgConvConfig(in_channels=1, channels=1, scheme="correction", transfers="fixed",
+                                      dirichlet_mask=True, spacing_scaling=scaling, **CYCLE)).double()
+    _classical_weights(m, 0.25)
+    rates = {n: _convergence_factor(m, n) for n in (17, 65, 129)}
+    assert max(rates.values()) < 0.7 and rates[129] < 1.05 * rates[17], rates
+
+
+def test_relative_smoother_follows_the_growth_of_its_operator():
+    m = MultilevelMgConv(MgConvConfig(in_channels=2, channels=2, scheme="correction", transfers="fixed",
+                                      spacing_scaling="moments-relative", **CYCLE)).double()
+    lvl = m.levels[-1]
+    S = lvl.S_pre[0]
+    with torch.no_grad():
+        lvl.A.weight.zero_()
+        lvl.A.weight[:, 0] = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])  # column 0: 2nd order
+        lvl.A.weight[:, 1, 1, 1] = 3.0                                                               # column 1: reaction
+    w = m._S_weight(S, lvl.A, 4.0)
+    assert torch.allclose(w[0], S.weight[0] / 16) and torch.allclose(w[1], S.weight[1])
+    assert torch.equal(m._S_weight(S, lvl.A, 1.0), S.weight)
+    with pytest.raises(ValueError, match="spacing_scaling"):
+        MultilevelMgConv(MgConvConfig(scheme="correction", spacing_scaling="cubic", **CYCLE))
+
+
+def _pair(**options):
+    """Two MgNOs with the same weights, the second with ``options``."""
+    base = dict(channels=4, layers=2, dirichlet_mask=True, scheme="correction", transfers="fixed", coordinates=True,
+                **CYCLE)
+    torch.manual_seed(0)
+    a = MgNO(MgNOConfig(**base)).double()
+    torch.manual_seed(0)
+    b = MgNO(MgNOConfig(**base, **options)).double()
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def test_transfer_above_is_the_model_at_the_training_resolution_and_finite_beyond():
+    """``transfer_above=2``: levels at spacing factor 4, 8, ... only restrict and prolongate; at 33 x 33 (finest
+    factor 2) and below nothing changes."""
+    a, b = _pair(transfer_above=2)
+    for n in (17, 33):
+        x = torch.randn(2, 1, n, n, dtype=torch.float64)
+        assert torch.equal(a(x), b(x))
+    x = torch.randn(2, 1, 129, 129, dtype=torch.float64)
+    out = b(x)
+    assert torch.isfinite(out).all() and not torch.allclose(out, a(x))
+    # the cycle alone: at 65 x 65 its finest level is a pure prolongation of the 33 x 33 correction
+    cyc = b.mg[1]
+    f = torch.randn(1, 4, 65, 65, dtype=torch.float64)
+    coarse = cyc(cyc._restrict(f, 2, "f"))
+    fine = cyc._prolong(coarse, 2, (65, 65)) * interior_mask_like(f)
+    assert torch.allclose(cyc(f), fine, atol=1e-12)
+
+
+def interior_mask_like(x):
+    from hybrid.operators.multilevel_mgconv import interior_mask
+
+    return interior_mask(x.shape[-2:], x)
+
+
+def test_resample_above_runs_the_network_on_the_injected_input():
+    """``resample_above=2``: the same network at 33 x 33; at 65 and 129 the bilinear interpolation of its output
+    on the input's every 2nd / 4th node."""
+    from hybrid.operators.mgconv import prolong
+
+    a, b = _pair(resample_above=2)
+    x33 = torch.randn(2, 1, 33, 33, dtype=torch.float64)
+    assert torch.equal(a(x33), b(x33))
+    x = torch.randn(2, 1, 129, 129, dtype=torch.float64)
+    hat = torch.outer(torch.tensor([0.5, 1.0, 0.5]), torch.tensor([0.5, 1.0, 0.5])).double()[None, None]
+    want = a(x[..., ::4, ::4])
+    for n in (65, 129):
+        want = prolong(None, want, (n, n), "dirichlet", weight=hat, groups=1)
+    got = b(x)
+    assert torch.isfinite(got).all() and torch.allclose(got, want, atol=1e-12)
+    with pytest.raises(ValueError, match="odd grid sizes"):
+        b(torch.randn(1, 1, 128, 128, dtype=torch.float64))
+
+
+def test_distance_output_is_continuous_at_the_boundary():
+    """``output_boundary="distance"``: ``b + tanh(dist / width) g``, exactly ``b`` on the boundary nodes, and the
+    first interior nodes approach ``b`` as the grid is refined (the mask leaves a jump there of fixed size)."""
+    from hybrid.operators.mgno import distance_factor
+
+    d = distance_factor(torch.zeros(1, 1, 33, 33), 1 / 32)[0, 0]
+    assert d[0].abs().max() == 0 and d[:, -1].abs().max() == 0
+    assert torch.isclose(d[1, 16], torch.tanh(torch.tensor(1.0))) and torch.isclose(d[16, 16], torch.tensor(1.0))
+    _, m = _pair(output_boundary="distance", spacing_scaling="moments")
+    m.init_boundary_value(torch.tensor([-1.25]))
+    jumps = {}
+    for n in (33, 65, 129):
+        torch.manual_seed(1)
+        x = torch.nn.functional.interpolate(torch.randn(1, 1, 9, 9, dtype=torch.float64), size=(n, n),
+                                            mode="bilinear", align_corners=True)
+        out = m(x).detach()
+        assert torch.isfinite(out).all()
+        edge = torch.cat([out[..., 0, :], out[..., -1, :], out[..., :, 0], out[..., :, -1]], -1)
+        assert torch.allclose(edge, torch.tensor(-1.25, dtype=torch.float64))
+        jumps[n] = float((out[..., 1, 1:-1] + 1.25).abs().max())
+    assert jumps[129] < 0.5 * jumps[33], jumps
+    with pytest.raises(ValueError, match="needs dirichlet_mask"):
+        MgNO(MgNOConfig(coarsest=5, scheme="correction", output_boundary="distance"))
+    with pytest.raises(ValueError, match="need coarsest"):
+        MgNO(MgNOConfig(spacing_scaling="moments"))
+
+
+@pytest.mark.parametrize("name", ["mgno-moments", "mgno-moments-relative", "mgno-moments-distance", "mgno-transfer",
+                                  "mgno-resample"])
+def test_transfer_variants_are_finite_at_four_times_the_training_resolution(name):
+    from hybrid.bench.operators import build_model
+
+    torch.manual_seed(0)
+    m = build_model(name)
+    with torch.no_grad():
+        out = m(torch.rand(1, 1, 129, 129))
+    assert out.shape == (1, 1, 129, 129) and torch.isfinite(out).all()

@@ -26,6 +26,24 @@ MODEL_CONFIGS = {
     # bilinear transfers, 3 learned levels (coarsest 5 x 5), so the finest level at 33 x 33 is already a shared
     # level (spacing-scaled weights of the 17 x 17 one), Dirichlet nodes masked
     "mgno": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed"}),
+    # issue 13: the same model with the shared levels' A scaled moment by moment (sum x 1, first moments x s, the
+    # rest x s^2) instead of A x s^2; S / s^2, or S following the growth of the scaled A's columns
+    "mgno-moments": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed",
+                              "spacing_scaling": "moments"}),
+    "mgno-moments-relative": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed",
+                                       "spacing_scaling": "moments-relative"}),
+    # moments and a continuous output at the boundary: out = b + tanh(dist / (1/32)) g instead of the mask, whose
+    # jump between the boundary node and the first interior node is learned at the training spacing (at 65 x 65
+    # the same jump sits half as far from the boundary: most of mgno-moments' error there)
+    "mgno-moments-distance": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed",
+                                       "spacing_scaling": "moments", "output_boundary": "distance"}),
+    # baselines, not transferring operators: above the training resolution's spacing factor (2) the cycles only
+    # restrict and prolongate (transfer), or the whole network runs on the injected input and its output is
+    # interpolated (resample); both are the mgno model at the training resolution
+    "mgno-transfer": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed",
+                               "transfer_above": 2}),
+    "mgno-resample": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed",
+                               "resample_above": 2}),
     # the same depth rule in the reference code's form (restrict f and the iterate, learned transfers)
     "mgno-reference-form": ("mgno", {**_CYCLE, "channels": 21, "scheme": "reference"}),
     # the FNO paper's modes (two 12 x 12 corners); width 11 for the budget (the paper's width 32: 2.37M real)

@@ -106,7 +106,9 @@ class MgConvConfig:
     ``"correction"`` (restrict the residual, coarse iterate from zero, one ``A`` per level), and
     ``dirichlet_mask`` zeroes the iterate on boundary nodes (Dirichlet only), and ``transfers`` is ``learned``
     (one restriction/prolongation per level pair), ``shared`` (one learned pair for all levels) or ``fixed``
-    (full weighting and bilinear interpolation, channel by channel).
+    (full weighting and bilinear interpolation, channel by channel); ``spacing_scaling`` (``uniform``,
+    ``moments``, ``moments-relative``) and ``transfer_above`` (levels above this spacing factor only
+    transfer) as in that module's docstring.
     """
 
     in_channels: int = 1
@@ -118,6 +120,8 @@ class MgConvConfig:
     scheme: str = "reference"
     dirichlet_mask: bool = False
     transfers: str = "learned"
+    spacing_scaling: str = "uniform"
+    transfer_above: int | None = None
 
 
 class MgConv(nn.Module):

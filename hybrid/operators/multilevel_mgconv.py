@@ -15,6 +15,29 @@ learned for spacing ``2^l / 64`` is applied at ``2^l / 128``. Here instead
   ``h^2`` as a Jacobi step of a finer discretization does); transfers are scale-free (averages and
   interpolations of nodal values). At the training resolution ``s = 1`` everywhere.
 
+``spacing_scaling`` says how a shared level's ``A`` and ``S`` follow ``s``:
+
+``uniform`` (default)
+    ``A -> s^2 A``, ``S -> S / s^2`` as above: right for a kernel that is a pure second-order stencil.
+``moments``
+    a learned 3x3 kernel is not: with ``m0`` its sum and ``m1 = (mx, my)`` its first moments (per channel
+    pair), ``A = m0 delta + mx Dx + my Dy + R`` (``delta`` the centre tap, ``Dx``, ``Dy`` the central
+    differences ``[-1/2, 0, 1/2]``, ``R`` the remainder with zero sum and zero first moments, which keeps
+    ``A``'s second moments). Read as a Taylor expansion at spacing ``h_k``, ``A u ~ m0 u + h_k m1 . grad u +
+    O(h_k^2)``: the same operator at ``h_k / s`` has the parts scaled by ``1``, ``s`` and ``s^2``,
+    ``A -> m0 delta + s m1 . D + s^2 R`` (exactly ``A`` at ``s = 1``, a pure centre tap unscaled);
+    ``S -> S / s^2``.
+``moments-relative``
+    ``A`` as ``moments``; ``S`` follows the scaled ``A`` instead of ``1 / s^2``: output channel ``c`` of
+    ``S`` (iterate channel ``c``) is divided by the growth ``||A_s[:, c]|| / ||A[:, c]||`` of ``A``'s
+    column ``c`` (``1 / s^2`` for a second-order column, ``1`` for a pure reaction term).
+
+``transfer_above`` (``None``: off) is a baseline, not a scaling: levels whose spacing factor exceeds it do
+no smoothing at all, the residual (``f``) is restricted by the transfer and the coarse correction
+prolongated, so above the training resolution the learned cycle runs on the restricted input and its
+result is interpolated. With ``transfer_above`` at least the largest ``s`` of the training resolution
+the cycle is unchanged there.
+
 Two cycle forms (``scheme``):
 
 ``reference``
@@ -43,7 +66,38 @@ from .mgconv import _conv3, padding_for, prolong
 
 SCHEMES = ("reference", "correction")
 TRANSFERS = ("learned", "shared", "fixed")
+SPACING_SCALINGS = ("uniform", "moments", "moments-relative")
 _HAT = torch.tensor([0.5, 1.0, 0.5])
+
+
+def kernel_moments(w: torch.Tensor):
+    """Sum ``m0`` and first moments ``(mx, my)`` of 3x3 kernels ``w (..., 3, 3)`` (offsets ``-1, 0, 1`` along
+    the last axis (x) and the one before (y), as ``conv2d`` applies them), each shaped ``w.shape[:-2]``."""
+    d = torch.tensor([-1.0, 0.0, 1.0], dtype=w.dtype, device=w.device)
+    return w.sum((-1, -2)), (w * d).sum((-1, -2)), (w * d[:, None]).sum((-1, -2))
+
+
+def moment_parts(w: torch.Tensor):
+    """``w = m0 delta + (mx Dx + my Dy) + R``: the centre tap times the sum, the central differences times
+    the first moments, and a remainder with zero sum and zero first moments; returns the three kernels."""
+    m0, mx, my = kernel_moments(w)
+    zeroth = torch.zeros_like(w)
+    zeroth[..., 1, 1] = m0
+    first = torch.zeros_like(w)
+    first[..., 1, 2] = mx / 2
+    first[..., 1, 0] = -mx / 2
+    first[..., 2, 1] = first[..., 2, 1] + my / 2
+    first[..., 0, 1] = first[..., 0, 1] - my / 2
+    return zeroth, first, w - zeroth - first
+
+
+def moment_scaled(w: torch.Tensor, s: float) -> torch.Tensor:
+    """``w`` at ``1 / s`` of its spacing read as a differential operator: sum, first moments and remainder
+    scaled by ``1``, ``s``, ``s^2`` (see the module docstring); ``w`` itself at ``s = 1``."""
+    if s == 1.0:
+        return w
+    zeroth, first, rest = moment_parts(w)
+    return zeroth + s * first + (s * s) * rest
 
 
 def level_sizes(size: int, coarsest: int) -> list[int]:
@@ -66,9 +120,9 @@ def interior_mask(shape, like: torch.Tensor) -> torch.Tensor:
     return m
 
 
-def _conv(x, conv: nn.Conv2d, mode: str, scale: float = 1.0):
-    """``conv(x)`` with its weight times ``scale`` (3x3, padding 1 in the boundary's mode)."""
-    w = conv.weight if scale == 1.0 else conv.weight * scale
+def _conv(x, conv: nn.Conv2d, mode: str, weight: torch.Tensor | None = None):
+    """``conv(x)``, or with ``weight`` in place of its own (3x3, padding 1 in the boundary's mode)."""
+    w = conv.weight if weight is None else weight
     if mode != "zeros":
         return F.conv2d(F.pad(x, (1, 1, 1, 1), mode=mode), w, stride=conv.stride)
     return F.conv2d(x, w, stride=conv.stride, padding=1)
@@ -118,6 +172,11 @@ class MultilevelMgConv(nn.Module):
             raise ValueError(f"transfers must be one of {', '.join(TRANSFERS)}, got {config.transfers!r}")
         if config.dirichlet_mask and config.boundary != "dirichlet":
             raise ValueError(f"dirichlet_mask needs boundary='dirichlet', got {config.boundary!r}")
+        if config.spacing_scaling not in SPACING_SCALINGS:
+            raise ValueError(f"spacing_scaling must be one of {', '.join(SPACING_SCALINGS)}, "
+                             f"got {config.spacing_scaling!r}")
+        if config.transfer_above is not None and config.transfer_above < 1:
+            raise ValueError(f"transfer_above must be a spacing factor >= 1 (or None), got {config.transfer_above}")
         self.config = config
         self.mode = padding_for(config.boundary)
         cu, cf, scheme = config.channels, config.in_channels, config.scheme
@@ -178,33 +237,64 @@ class MultilevelMgConv(nn.Module):
         for i, (k, s) in enumerate(plan):
             lvl = self.levels[k]
             m = interior_mask(f.shape[-2:], f) if mask else None
-            u = self._smooth(u, f, lvl, lvl.S_pre, None if correction else lvl.A_pre, s, m)
+            if self._smoothes(s):
+                u = self._smooth(u, f, lvl, lvl.S_pre, None if correction else lvl.A_pre, s, m)
             us.append(u)
             fs.append(f)
             if i < len(plan) - 1:
                 t = plan[i + 1][0]  # learned transfer t + 1 -> t (the finest learned one, when shared)
-                r = f - _conv(u, lvl.A, self.mode, s * s) if correction else f
+                r = f - self._apply_A(u, lvl.A, s) if correction and u is not None else f
                 f = self._restrict(r, t, "f")
-                u = None if correction else self._restrict(u, t, "u")
+                u = None if correction or u is None else self._restrict(u, t, "u")
         u = us[-1]
         for i in range(len(plan) - 2, -1, -1):
             k, s = plan[i]
             lvl = self.levels[k]
-            u = us[i] + self._prolong(u, plan[i + 1][0], fs[i].shape[-2:])
+            up = self._prolong(u, plan[i + 1][0], fs[i].shape[-2:])
+            u = up if us[i] is None else us[i] + up
             m = interior_mask(fs[i].shape[-2:], u) if mask else None
             if m is not None:
                 u = u * m
-            u = self._smooth(u, fs[i], lvl, lvl.S_post, None if correction else lvl.A_post, s, m)
+            if self._smoothes(s):
+                u = self._smooth(u, fs[i], lvl, lvl.S_post, None if correction else lvl.A_post, s, m)
         return u
+
+    def _smoothes(self, s: float) -> bool:
+        """Whether a level at spacing factor ``s`` smoothes (``False`` above ``transfer_above``)."""
+        return self.config.transfer_above is None or s <= self.config.transfer_above
+
+    def _A_weight(self, conv: nn.Conv2d, s: float) -> torch.Tensor:
+        """``A``'s kernel at spacing factor ``s`` (``spacing_scaling``)."""
+        if s == 1.0:
+            return conv.weight
+        if self.config.spacing_scaling == "uniform":
+            return conv.weight * (s * s)
+        return moment_scaled(conv.weight, s)
+
+    def _apply_A(self, u, conv: nn.Conv2d, s: float):
+        return _conv(u, conv, self.mode, weight=self._A_weight(conv, s))
+
+    def _S_weight(self, conv: nn.Conv2d, a: nn.Conv2d, s: float) -> torch.Tensor:
+        """``S``'s kernel at spacing factor ``s``: ``S / s^2``, or (``moments-relative``) each output channel
+        divided by the growth of the matching column of the scaled ``a``."""
+        if s == 1.0:
+            return conv.weight
+        if self.config.spacing_scaling != "moments-relative":
+            return conv.weight / (s * s)
+        dims = (0, 2, 3)
+        norm = lambda w: w.square().sum(dims).sqrt() + 1e-12  # noqa: E731
+        growth = norm(self._A_weight(a, s)) / norm(a.weight)
+        return conv.weight / growth[:, None, None, None]
 
     def _smooth(self, u, f, lvl: Level, S, A, s: float, m):
         """Smoothing steps ``u <- u + S(f - A u)`` (``u = S f`` from zero); scaled by the spacing factor."""
         for n, conv in enumerate(S):
+            a = lvl.A if A is None else A[n]
+            w = self._S_weight(conv, a, s)
             if u is None:
-                step = _conv(f, conv, self.mode, 1.0 / (s * s))
+                step = _conv(f, conv, self.mode, weight=w)
             else:
-                a = lvl.A if A is None else A[n]
-                step = _conv(f - _conv(u, a, self.mode, s * s), conv, self.mode, 1.0 / (s * s))
+                step = _conv(f - self._apply_A(u, a, s), conv, self.mode, weight=w)
             u = step if u is None else u + step
             if m is not None:
                 u = u * m
