@@ -129,7 +129,8 @@ def test_bench_eit_learned_rows(tmp_path, capsys):
     recs = json.loads(out.read_text())["records"]
     methods = {(r["method"], r["noise"]) for r in recs}
     for noise in (0.0, 0.01, 0.05, 0.1):
-        for m in ("linear", "nio", "deeponet", "adjoint", "nio+adjoint", "deeponet+adjoint"):
+        for m in ("linear", "nio", "deeponet", "adjoint", "adjoint-prior", "nio+adjoint", "deeponet+adjoint",
+                  "nio+adjoint-prior", "nio+adjoint-fixed"):
             assert (m, noise) in methods
     for r in recs:
         assert np.isfinite(r["rel_l2_coeff"]) and 0 < r["rel_l2_coeff"] < 2

@@ -23,8 +23,9 @@ the optimizer would fit the discretization, not the inclusions. The same 0.3% me
 hides the inclusions (the discrepancy principle then stops at the best constant) on ``unit_square(n // 2)`` (``eit-inclusions``) or the unit disk
 with ``h = 4 / n`` (``eit-disk-inclusions``): three random ellipses of conductivity in [0.3, 3] on 1
 (``index`` = phantom seed). Method ``adjoint``: :func:`hybrid.inverse.invert_eit` (L-BFGS-B on log sigma, TV
-with weight ``EIT_WEIGHT``, discrepancy principle when ``noise > 0``), from the best constant. Learned
-methods are Darcy-only so far: EIT rows are adjoint rows.
+with weight ``EIT_WEIGHT``, discrepancy principle when ``noise > 0``), from the best constant. Learned EIT
+(NIO, DeepONet, a linear map, learned starts and a learned regularizer) is the test set ``eit-learned``,
+:mod:`hybrid.bench.eit_learned`, which trains its models.
 """
 
 from __future__ import annotations

@@ -50,6 +50,9 @@ MODEL_CONFIGS = {
     "fno": ("fno", {"modes": 12, "corners": True, "channels": 11, "coordinates": True}),
     "unet": ("unet", {"channels": 13, "depth": 3, "coordinates": True}),
 }
+#: what ``hybrid bench operators`` trains without ``--models``: the resolution-aware MgNO (moment-wise scaling,
+#: continuous boundary output), the plain correction-scheme MgNO and the reference form, FNO and U-Net
+DEFAULT_MODELS = ("mgno-moments-distance", "mgno", "mgno-reference-form", "fno", "unet")
 BUDGET = 300_000
 BUDGET_TOLERANCE = 0.10
 

@@ -64,7 +64,7 @@ def _operators(args, suite):
     # the default fits well under 30 minutes on 2 shared CPU cores; the paper-size setting is a GPU script
     n, n_train, n_test, epochs, seeds = (16, 60, 10, 2, (0,)) if args.quick else (32, 300, 100, 12, (0, 1, 2))
     n = args.sizes[0] if args.sizes else n
-    return suite.run(n, args.samples or n_train, n_test, args.epochs or epochs, args.models or list(suite.MODEL_CONFIGS),
+    return suite.run(n, args.samples or n_train, n_test, args.epochs or epochs, args.models or list(suite.DEFAULT_MODELS),
                      args.data_dir or Path("data/bench"), device=args.device,
                      seeds=tuple(range(args.seeds)) if args.seeds else seeds,
                      subsample=args.subsample, batch_size=10)
@@ -141,7 +141,7 @@ def _inverse(args, suite):
         opts = {**quick, **({"epochs": args.epochs} if args.epochs else {}),
                 **({"n_train": args.samples} if args.samples else {})}
         records += eit_learned.run(args.data_dir or Path("data/bench/eit"), labels=args.models or tuple(eit_learned.MODELS),
-                                   seeds=seeds, **opts)
+                                   seeds=seeds, figure=args.json.with_suffix(".png"), **opts)
         if not problems:
             return records
     model = args.model
