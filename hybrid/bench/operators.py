@@ -19,6 +19,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from ..operators.mgno import PRESETS
+
 #: name -> (architecture, config): budgets of about 0.3M real parameters (a test checks: within 10% of BUDGET)
 _CYCLE = {"coarsest": 5, "dirichlet_mask": True, "levels": [[1, 1], [1, 1], [2, 2]], "coordinates": True}
 MODEL_CONFIGS = {
@@ -35,8 +37,7 @@ MODEL_CONFIGS = {
     # moments and a continuous output at the boundary: out = b + tanh(dist / (1/32)) g instead of the mask, whose
     # jump between the boundary node and the first interior node is learned at the training spacing (at 65 x 65
     # the same jump sits half as far from the boundary: most of mgno-moments' error there)
-    "mgno-moments-distance": ("mgno", {**_CYCLE, "channels": 31, "scheme": "correction", "transfers": "fixed",
-                                       "spacing_scaling": "moments", "output_boundary": "distance"}),
+    "mgno-moments-distance": ("mgno", {**PRESETS["resolution-aware"], "coordinates": True, "channels": 31}),
     # baselines, not transferring operators: above the training resolution's spacing factor (2) the cycles only
     # restrict and prolongate (transfer), or the whole network runs on the injected input and its output is
     # interpolated (resample); both are the mgno model at the training resolution
