@@ -171,6 +171,7 @@ def run(folder: Path, labels=tuple(MODELS), seeds=(0, 1, 2), epochs: int = 60, n
     g, dtn, sigma = _test_arrays(files["test"])
     base = eit_from_file(files["test"], 0)
     view, M = GridView(base.solver.family.mesh), mass_matrix(base.solver.darcy)
+    prior = LearnedRegularizer(denoiser, view, PRIOR_SIGMA)  # the same mesh for every test sample
     truth = [view.to_dofs(s) for s in sigma]
     common = dict(problem="eit", coefficients=f"eit-learned ({COEFFICIENT}, n={N})", n=N, patterns=PATTERNS,
                   n_train=n_train, epochs=epochs, dofs=base.solver.ndofs, data_refine=1)
@@ -211,7 +212,6 @@ def run(folder: Path, labels=tuple(MODELS), seeds=(0, 1, 2), epochs: int = 60, n
             runs["nio+adjoint-fixed"] = []
         for i in range(samples):
             p = eit_from_file(files["test"], i, noise=noise, noise_model=NOISE_MODEL, seed=i)
-            prior = LearnedRegularizer(denoiser, view, PRIOR_SIGMA)
             for method in runs:
                 stamps = []
                 opts = dict(noise_norm=p.noise_norm if noise > 0 else None, reg="tv", weight=WEIGHT, maxiter=maxiter,
