@@ -174,3 +174,19 @@ def _operator_checkpoint(tmp_path):
 
     return checkpoint.save(tmp_path / "op.pt", "unet", build("unet", {"channels": 4, "depth": 1}), None,
                            config={"channels": 4, "depth": 1})
+
+
+def test_invert_eit_with_a_learned_model_from_the_command_line(eit_run, tmp_path, capsys):
+    data, run = eit_run
+    out = tmp_path / "inv"
+    rc = main(["invert", "eit", "--data", str(data), "--sample", "112", "--noise", "0.01", "--method",
+               "learned+adjoint", "--model", str(run), "--maxiter", "10", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    s = json.loads((out / "summary.json").read_text())
+    p = eit_from_file(data, 112, noise=0.01, seed=0)
+    alone = invert_eit_learned(p.data, p.solver, LearnedEIT.from_checkpoint(run), truth=p.truth)
+    assert s["rel_l2_coeff_initial"] == pytest.approx(alone.history["rel_error"][0], rel=1e-6)
+    assert s["misfit"] <= alone.misfit + 1e-12 and (out / "coefficient.png").exists()
+    capsys.readouterr()
+    rc = main(["invert", "eit", "--data", str(data), "--method", "learned", "--out", str(tmp_path / "x")])
+    assert rc != 0 and "needs --model RUN" in capsys.readouterr().err

@@ -42,12 +42,13 @@ def add_parser(sub) -> None:
     p.add_argument("--reg", default=None, choices=INVERSE_REGULARIZERS, help="default h1 (darcy), tv (eit)")
     p.add_argument("--weight", type=float, default=None, help="regularization weight (default 1e-5 darcy, 1e-7 eit)")
     p.add_argument("--method", default="adjoint", choices=INVERSE_METHODS,
-                   help="adjoint (from the best-fitting constant), learned (a trained pressure -> coefficient "
-                        "network alone; full-field data) or learned+adjoint (its estimate as the adjoint's initial "
-                        "guess)")
+                   help="adjoint (from the best-fitting constant), learned (a trained network alone: darcy, a "
+                        "pressure -> coefficient map on full-field data; eit, a `hybrid train nio|deeponet` run) or "
+                        "learned+adjoint (its estimate as the adjoint's initial guess)")
     p.add_argument("--model", type=Path, default=None,
-                   help="learned methods: inverse-map checkpoint (default bench/models/darcy_inverse_mgno_nN.pt "
-                        "for --n N when present)")
+                   help="learned methods: darcy, the inverse-map checkpoint (default "
+                        "bench/models/darcy_inverse_mgno_nN.pt for --n N when present); eit, the run directory or "
+                        "checkpoint of `hybrid train nio|deeponet` on `hybrid generate eit` data")
     p.add_argument("--optimizer", default="lbfgs", choices=INVERSE_OPTIMIZERS)
     p.add_argument("--maxiter", type=int, default=200)
     p.add_argument("--tau", type=float, default=1.1, help="discrepancy-principle factor (default 1.1)")
@@ -86,8 +87,9 @@ def check_args(args) -> None:
     args.reg = args.reg or ("tv" if eit else "h1")
     args.weight = (1e-7 if eit else 1e-5) if args.weight is None else args.weight
     if eit:
-        if args.method != "adjoint":
-            raise ValueError(f"--method {args.method}: EIT inversion is adjoint only for now")
+        if args.method in LEARNED and args.model is None:
+            raise ValueError(f"--method {args.method} for eit needs --model RUN (a `hybrid train nio` or `hybrid "
+                             f"train deeponet` run on `hybrid generate eit` data at this --n)")
         if args.sensors != "all":
             raise ValueError("--sensors is for darcy; EIT observes the boundary fluxes of every pattern")
         if args.data is not None and not args.data.exists():
@@ -119,7 +121,10 @@ def check_args(args) -> None:
     else:
         field_from_spec(args.truth)  # raises naming a bad field name or parameter
     _sensors(args.sensors)
-    if args.method in LEARNED:
+    if args.method in LEARNED and eit:
+        if not Path(args.model).exists():
+            raise FileNotFoundError(f"--model {args.model}: no such run directory or checkpoint")
+    elif args.method in LEARNED:
         if args.sensors != "all":
             raise ValueError(f"--method {args.method} reads the pressure at every node; use --sensors all "
                              f"(or --method adjoint for sensor data)")
@@ -178,6 +183,12 @@ def _adjoint(args, problem, callback):
 def _learned(args, problem, callback):
     from ..inverse.learned import invert_learned
 
+    if args.problem == "eit":
+        from ..inverse import invert_eit_learned
+
+        return invert_eit_learned(problem.data, problem.solver, args.model, truth=problem.truth,
+                                  noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau,
+                                  callback=callback)
     return invert_learned(problem.data, problem.family, args.model, observe=problem.observe, solver=problem.solver,
                           noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau,
                           truth=problem.truth, callback=callback)
@@ -186,6 +197,13 @@ def _learned(args, problem, callback):
 def _learned_adjoint(args, problem, callback):
     from ..inverse.learned import invert_hybrid
 
+    if args.problem == "eit":
+        from ..inverse import invert_eit_hybrid
+
+        return invert_eit_hybrid(problem.data, problem.solver, args.model,
+                                 noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau, reg=args.reg,
+                                 weight=args.weight, optimizer=args.optimizer, maxiter=args.maxiter, lr=args.lr,
+                                 truth=problem.truth, callback=callback)
     return invert_hybrid(problem.data, problem.family, args.model, observe=problem.observe, solver=problem.solver,
                          noise_norm=problem.noise_norm if args.noise > 0 else None, tau=args.tau, reg=args.reg,
                          weight=args.weight, optimizer=args.optimizer, maxiter=args.maxiter, lr=args.lr,
