@@ -91,9 +91,9 @@ def _test_arrays(path):
 
 
 def _noisy(dtn, noise: float, seed: int):
-    from ..inverse.eit_inversion import _noisy as noisy
+    from ..inverse.eit_inversion import noisy_dtn
 
-    return noisy(dtn, noise, NOISE_MODEL, seed)[0]
+    return noisy_dtn(dtn, noise, NOISE_MODEL, seed)[0]
 
 
 def _ridge(files: dict, n_train: int):
@@ -186,8 +186,7 @@ def run(folder: Path, labels=tuple(MODELS), seeds=(0, 1, 2), epochs: int = 60, n
                 errs = []
                 t = time.perf_counter()
                 for d, t_i in zip(data, truth):
-                    errs.append(relative_l2_error(np.maximum(view.to_dofs(m.predict_grid(g, d, view.shape)), 1e-3),
-                                                  t_i, M))
+                    errs.append(relative_l2_error(m.predict_nodal(g, d, view), t_i, M))
                 times[label].append((time.perf_counter() - t) / len(data))
                 rows[label].append(errs)
         for label, per_seed in rows.items():

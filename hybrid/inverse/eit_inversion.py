@@ -62,7 +62,9 @@ def transfer_dtn(D: np.ndarray, source: EITSolver, target: EITSolver) -> np.ndar
     return np.stack([np.interp(target.t, source.t, row, period=1.0) for row in density]) * target.boundary_mass
 
 
-def _noisy(clean, noise, noise_model, seed):
+def noisy_dtn(clean, noise, noise_model, seed):
+    """``(noisy data, noise norm)`` of DtN data ``(K, nboundary)`` (:func:`hybrid.inverse.noise.add_noise` on the
+    whole array; noise 0 returns a copy and 0)."""
     noise = check_noise_level(noise)
     if noise_model not in NOISE_MODELS:
         raise ValueError(f"unknown noise model {noise_model!r}; use one of: {', '.join(NOISE_MODELS)}")
@@ -95,7 +97,7 @@ def eit_problem(domain: str = "square", n: int = 16, truth="heart-lungs", patter
         fine = EITSolver(domain_mesh(domain, n * refine), patterns, method)
         D_fine, _ = fine.forward(fine.family.nodal(f))
         clean = transfer_dtn(D_fine, fine, solver)
-    data, noise_norm = _noisy(clean, noise, noise_model, seed)
+    data, noise_norm = noisy_dtn(clean, noise, noise_model, seed)
     return EITInverseProblem(solver, clean, data, noise_norm, solver.family.nodal(f),
                              f"{domain} n={n}, truth {truth if isinstance(truth, str) else 'given'}")
 
@@ -128,7 +130,7 @@ def eit_from_file(path, index: int = 0, noise: float = 0.0, noise_model: str = "
     perm = np.array([where[int(d)] for d in solver.bdofs])  # file column of each of our boundary nodes
     solver.patterns = solver._check_patterns(patterns[:, perm])
     clean = solver.check_data(dtn[:, perm])
-    data, noise_norm = _noisy(clean, noise, noise_model, seed)
+    data, noise_norm = noisy_dtn(clean, noise, noise_model, seed)
     return EITInverseProblem(solver, clean, data, noise_norm, solver.family.nodal(sigma),
                              f"{path} sample {index} (n={n})")
 

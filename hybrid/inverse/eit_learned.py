@@ -92,8 +92,11 @@ class LearnedEIT:
             view = GridView(solver.family.mesh)
         except Exception as e:
             raise LearnedInverseError(f"the learned EIT map needs a structured unit-square mesh: {e}") from None
-        grid = self.predict_grid(solver.patterns, solver.check_data(data), view.shape)
-        return np.maximum(view.to_dofs(grid), 1e-3)
+        return self.predict_nodal(solver.patterns, solver.check_data(data), view)
+
+    def predict_nodal(self, patterns, data, view) -> np.ndarray:
+        """Nodal conductivity on ``view``'s mesh (a :class:`meshes.GridView`), clipped at 1e-3 from below."""
+        return np.maximum(view.to_dofs(self.predict_grid(patterns, data, view.shape)), 1e-3)
 
 
 def _as_model(model) -> LearnedEIT:

@@ -34,7 +34,10 @@ ARCH = ("unet", {"in_channels": 2, "out_channels": 1, "channels": 16, "depth": 2
 
 def train_denoiser(log_fields, out, sigma_max: float = 0.3, epochs: int = 30, batch_size: int = 32,
                    lr: float = 2e-3, seed: int = 0, log=print) -> Path:
-    """Train the denoiser on log-coefficient grids ``(N, ny, nx)``; returns the checkpoint path ``out``."""
+    """Train the denoiser on log-coefficient grids ``(N, ny, nx)``; returns the checkpoint path ``out``.
+
+    Its own short loop, not :class:`hybrid.training.Trainer`: the inputs are drawn fresh every batch (new noise
+    and level), not fields of a dataset file, and there is no validation split to select on."""
     from ..operators import build
     from ..training import checkpoint
 
