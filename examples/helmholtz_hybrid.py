@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from solvers.linear import Direct, FGMRES, LinearProblem, solve
+from solvers.linear.methods import HELMHOLTZ_RESTART
 from solvers.linear.preconditioners import ShiftedLaplacian
 from solvers.problems.helmholtz import grid_helmholtz, wavenumber
 from solvers.sampling.media import layered
@@ -40,9 +41,9 @@ def main(n: int = 512, model=MODEL, out=Path("helmholtz_hybrid"), seed: int = 7)
     t = time.perf_counter()
     ref = solve(lp, Direct("superlu"))
     runs["direct-superlu"] = (ref, time.perf_counter() - t)
-    algs = {"cslp+fgmres": FGMRES(restart=100, precond=ShiftedLaplacian())}
+    algs = {"cslp+fgmres": FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian())}
     if model is not None and Path(model).exists():
-        algs["learned-cslp+fgmres"] = FGMRES(restart=100, precond=LearnedShiftedLaplacian(model))
+        algs["learned-cslp+fgmres"] = FGMRES(restart=HELMHOLTZ_RESTART, precond=LearnedShiftedLaplacian(model))
     else:
         print(f"no model at {model}: classical preconditioner only")
     for name, alg in algs.items():

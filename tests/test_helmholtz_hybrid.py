@@ -174,6 +174,20 @@ def test_bench_helmholtz_rows(tmp_path):
     assert (tmp_path / "h-scaling.png").exists()
 
 
+def test_bench_row_out_of_memory_is_recorded_not_success():
+    """A direct solver over the row's memory limit is a failed row that names the limit (n = 2048: MUMPS
+    needs more than the machine), never a converged one and never the kernel's OOM killer."""
+    from hybrid.bench.helmholtz import run_one, table
+
+    rec = run_one(256, "layered", "direct-mumps", memory_gb=1.0)
+    assert not rec.get("converged", False)
+    why = rec.get("failed") or rec.get("message")
+    assert "1.0 GB" in why, why
+    assert "1.0 GB" in table([rec])
+    ok = run_one(64, "layered", "direct-mumps", memory_gb=8.0)
+    assert ok["converged"] and "message" not in ok
+
+
 def test_example_helmholtz_hybrid(tmp_path):
     sys.path.insert(0, str(ROOT / "examples"))
     try:

@@ -31,11 +31,24 @@ SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
 
 
-def _worker(n, medium, method, model, device, rtol, maxiter, queue):
+def default_memory_gb() -> float:
+    """85% of the machine's memory: the default limit of one row's process."""
+    import os
+
+    return 0.85 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, queue):
     import os
     import resource
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if memory_gb:
+        # address space, not resident memory: an allocation beyond it fails inside the process (MemoryError,
+        # MUMPS error -13) instead of the kernel's OOM killer choosing a process of the machine
+        limit = int(memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    oom = f"out of memory (limit {memory_gb:.1f} GB)" if memory_gb else "out of memory"
     try:
         from solvers.linear import LinearProblem, solve
         from solvers.problems.helmholtz import grid_helmholtz, wavenumber
@@ -58,22 +71,34 @@ def _worker(n, medium, method, model, device, rtol, maxiter, queue):
                "retcode": sol.retcode.name, "rss_base_mb": base, "rss_peak_mb": peak,
                "rss_solver_mb": peak - base,
                "dofs": int(system.A.shape[0]), "history": [float(h) for h in sol.residuals]}
+        if not rec["converged"]:
+            rec["message"] = f"{oom}: {sol.message}" if "OUTMEMORY" in sol.message else sol.message
         rec.update({k: v for k, v in pc_stats.items() if k in ("network_s", "network_calls", "accepted", "rejected")})
         queue.put(rec)
     except MemoryError:
-        queue.put({"failed": "out of memory (MemoryError)"})
+        queue.put({"failed": f"{oom}: MemoryError"})
     except Exception as e:  # noqa: BLE001 - recorded in the benchmark row, not raised
-        queue.put({"failed": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"})
+        msg = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        queue.put({"failed": f"{oom}: {msg}" if _is_oom(e) else msg})
+
+
+def _is_oom(e: Exception) -> bool:
+    """PETSc/MUMPS report a failed allocation as an error code, not MemoryError (PETSc 55 = PETSC_ERR_MEM;
+    MUMPS INFOG(1) = -13)."""
+    text = str(e)
+    return getattr(e, "ierr", None) == 55 or "-13" in text or "memory" in text.lower()
 
 
 
 
-def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0) -> dict:
-    """One row in a fresh process (peak memory of its own); failures are recorded, not raised."""
+def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0,
+            memory_gb=None) -> dict:
+    """One row in a fresh process (peak memory of its own, address space limited to ``memory_gb``);
+    failures are recorded, not raised."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(n, medium, method, None if model is None else str(model), device, rtol,
-                                          maxiter, q))
+                                          maxiter, memory_gb, q))
     t0 = time.perf_counter()
     p.start()
     rec = None
@@ -82,7 +107,8 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
             rec = q.get(timeout=5)
         except Exception:  # noqa: BLE001 - queue.Empty
             if not p.is_alive():
-                rec = {"failed": f"process died (exit code {p.exitcode}; out of memory if -9)"}
+                limit = f", under the {memory_gb:.1f} GB address-space limit" if memory_gb else ""
+                rec = {"failed": f"process died (exit code {p.exitcode}{limit}; out of memory if -9)"}
             elif time.perf_counter() - t0 > max_seconds:
                 p.kill()
                 rec = {"failed": f"time limit {max_seconds:.0f} s"}
@@ -92,7 +118,7 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
-        plot=None, on_record=None) -> list[dict]:
+        plot=None, on_record=None, memory_gb=None) -> list[dict]:
     """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
     SuperLU beyond 512, which took 352 s at n = 1024). ``on_record(records)`` after every row (the
     command writes the partial results file, so an interrupted run of an hour keeps what it measured)."""
@@ -104,7 +130,7 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                     continue
                 if skip is not None and skip(n, name):
                     continue
-                rec = run_one(n, medium, name, model, device, max_seconds=max_seconds)
+                rec = run_one(n, medium, name, model, device, max_seconds=max_seconds, memory_gb=memory_gb)
                 records.append(rec)
                 if on_record is not None:
                     on_record(records)
@@ -129,7 +155,7 @@ def table(records) -> str:
         net = f"{r['network_s']:.2f}" if "network_s" in r else ""
         rows.append(f"| {r['n']} | {r['dofs']} | {r['medium']} | {r['method']} | {r['iterations']} | {r['setup_s']:.2f} | "
                     f"{r['solve_s']:.2f} | {r['total_s']:.2f} | {net} | {r['rss_peak_mb']:.0f} | {r['rel_residual']:.1e} | "
-                    f"{r['converged']} |")
+                    f"{r['converged']}{' (' + r['message'] + ')' if r.get('message') else ''} |")
     return "\n".join(rows)
 
 

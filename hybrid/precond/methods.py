@@ -49,12 +49,14 @@ def _level_net_amg(cls_name: str):
 
 
 def _learned_cslp(model, device="cpu") -> Algorithm:
-    """Helmholtz: FGMRES(100) with the shifted-Laplacian cycle and its learned correction."""
+    """Helmholtz: FGMRES with the shifted-Laplacian cycle and its learned correction (the restart of
+    ``cslp+fgmres``)."""
     from solvers.linear import FGMRES
+    from solvers.linear.methods import HELMHOLTZ_RESTART
 
     from .helmholtz import LearnedShiftedLaplacian
 
-    return FGMRES(restart=100, precond=LearnedShiftedLaplacian(model, device=device))
+    return FGMRES(restart=HELMHOLTZ_RESTART, precond=LearnedShiftedLaplacian(model, device=device))
 
 
 #: name -> factory(model) returning a fresh algorithm value. The first three are the benchmark's learned

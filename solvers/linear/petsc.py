@@ -228,7 +228,12 @@ class PETScKSP(Algorithm):
             x = xv.array.copy()
             xv.destroy()
             bv.destroy()
-        return RunResult(x, code, its, hist, f"PETSc KSP reason {name}")
+        message = f"PETSc KSP reason {name}"
+        if name == "DIVERGED_PCSETUP_FAILED":  # say why: out of memory, zero pivot (PETSc's PCFailedReason)
+            failed = ksp.getPC().getFailedReason()
+            why = {v: k for k, v in vars(PETSc.PC.FailedReason).items() if isinstance(v, int)}.get(failed, failed)
+            message += f" (PC failed: {why})"
+        return RunResult(x, code, its, hist, message)
 
     @property
     def label(self) -> str:
