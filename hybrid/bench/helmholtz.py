@@ -9,9 +9,10 @@ true relative residual of 1e-8.
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
 memory (``ru_maxrss``) is its own; ``rss_base_mb`` is the process after assembly and ``rss_peak_mb``
-the peak, including the assembled system. A run that fails (out of memory, time limit ``max_seconds``
-reached) is recorded with its reason instead of a number. A figure of total time and peak memory
-against the number of unknowns is written beside the JSON file.
+the peak, including the assembled system. Every row may use all cores (``threads``). A run that fails
+(out of memory under the address-space limit ``memory_gb``, time limit ``max_seconds`` reached) is
+recorded with its reason instead of a number. A figure of total time and peak memory against the
+number of unknowns is written beside the JSON file.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, queue):
     import os
     import resource
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # one row at a time: every method may use all cores (numpy's BLAS in Gram-Schmidt, MUMPS's dense fronts,
+    # torch's convolutions); OMP_NUM_THREADS, when set, overrides
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     if memory_gb:
         # address space, not resident memory: an allocation beyond it fails inside the process (MemoryError,
         # MUMPS error -13) instead of the kernel's OOM killer choosing a process of the machine
@@ -70,7 +73,7 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, queue):
                "rel_residual": sol.residual, "converged": bool(sol.converged and sol.residual <= rtol),
                "retcode": sol.retcode.name, "rss_base_mb": base, "rss_peak_mb": peak,
                "rss_solver_mb": peak - base,
-               "dofs": int(system.A.shape[0]), "history": [float(h) for h in sol.residuals]}
+               "dofs": int(system.A.shape[0]), "threads": int(os.environ["OMP_NUM_THREADS"]), "history": [float(h) for h in sol.residuals]}
         if not rec["converged"]:
             rec["message"] = f"{oom}: {sol.message}" if "OUTMEMORY" in sol.message else sol.message
         rec.update({k: v for k, v in pc_stats.items() if k in ("network_s", "network_calls", "accepted", "rejected")})

@@ -116,6 +116,16 @@ class GAMG(Preconditioner):
                 obj.destroy()
 
 
+def _mumps_estimate(pc) -> str:
+    """MUMPS's own estimate of the memory its factorization needs (INFOG(17): MB, all processes, in core),
+    known after the analysis even when the numerical factorization ran out of memory; "" otherwise."""
+    try:
+        mb = pc.getFactorMatrix().getMumpsInfog(17)
+    except Exception:  # noqa: BLE001 - not MUMPS, or the analysis did not run
+        return ""
+    return f"; MUMPS estimated {mb} MB for the factorization" if mb > 0 else ""
+
+
 # -- KSP as an algorithm ---------------------------------------------------------------------------------
 _REASONS = {
     PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT: ReturnCode.MaxIters,
@@ -232,7 +242,7 @@ class PETScKSP(Algorithm):
         if name == "DIVERGED_PCSETUP_FAILED":  # say why: out of memory, zero pivot (PETSc's PCFailedReason)
             failed = ksp.getPC().getFailedReason()
             why = {v: k for k, v in vars(PETSc.PC.FailedReason).items() if isinstance(v, int)}.get(failed, failed)
-            message += f" (PC failed: {why})"
+            message += f" (PC failed: {why}{_mumps_estimate(ksp.getPC())})"
         return RunResult(x, code, its, hist, message)
 
     @property
