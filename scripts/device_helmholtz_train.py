@@ -8,6 +8,9 @@ collected here by :func:`hybrid.training.helmholtz.collect` and carried as one f
 checkpoint (the :mod:`hybrid.precond.net_checkpoint` format) and a JSON summary.
 
 Run: python3 scripts/device_helmholtz_train.py --data .gpu/helmholtz_data.npz --out DIR [--steps 3000]
+     [--loss relative+residual] [--init CHECKPOINT (fine-tune)]. Runs on the CPU too (the shipped
+     bench/models/helmholtz_cslp.pt: the H200 run, then 2500 CPU steps of fine-tuning with the
+     relative+residual loss, lr 5e-4, batch 16; see the README's Helmholtz section).
 """
 
 from __future__ import annotations
@@ -51,19 +54,30 @@ def main():
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--loss", default="relative")
+    ap.add_argument("--loss", default="relative+residual")
+    ap.add_argument("--residual-weight", type=float, default=1.0, help="weight of the residual in relative+residual")
     ap.add_argument("--max-seconds", type=float, default=240.0)
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--half", action="store_true", help="store the weights as float16 (smaller file)")
+    ap.add_argument("--init", default=None, help="fine-tune this checkpoint (its channels/depth) instead of a new net")
     a = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     d = np.load(a.data)
     train_sets = [_part(d, "tr64", device), _part(d, "tr128", device)]
     cfg = HelmholtzTrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, channels=a.channels, depth=a.depth,
-                               loss=a.loss, max_seconds=a.max_seconds, augment=not a.no_augment)
+                               loss=a.loss, max_seconds=a.max_seconds, augment=not a.no_augment,
+                               residual_weight=a.residual_weight)
     t0 = time.perf_counter()
-    net, info = train(train_sets, cfg, device=device, log=print)
+    start, init_extra = None, None
+    if a.init:
+        from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
+
+        start = _checkpoint_module().load_net(a.init, "helmholtz-cslp-correction",
+                                              lambda c: HelmholtzNet(HelmholtzNetConfig(**c)), device).float()
+        a.channels, a.depth = start.config.channels, start.config.depth
+        init_extra = torch.load(a.init, map_location="cpu", weights_only=True).get("extra", {})
+    net, info = train(train_sets, cfg, device=device, log=print, net=start)
     info["device"] = name
     info["test64"] = evaluate(net, {k: v.cpu().numpy() for k, v in _part(d, "te64", "cpu").items()}, device, loss=a.loss)
     info["test128"] = evaluate(net, {k: v.cpu().numpy() for k, v in _part(d, "te128", "cpu").items()}, device, loss=a.loss)
@@ -73,7 +87,8 @@ def main():
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     _checkpoint_module().save_net(out / f"helmholtz_cslp_c{a.channels}d{a.depth}.pt", "helmholtz-cslp-correction",
-                                  net.cpu().half() if a.half else net.cpu(), {"train": info})
+                                  net.cpu().half() if a.half else net.cpu(),
+                                  {"train": info, **({"init": init_extra} if a.init else {})})
     (out / f"helmholtz_train_c{a.channels}d{a.depth}.json").write_text(json.dumps(info, indent=1))
 
 

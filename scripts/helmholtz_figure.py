@@ -1,5 +1,5 @@
 """The Helmholtz time and memory scaling figure over every `hybrid bench helmholtz` results file of the
-README (the 1024 rows come from separate runs): bench/results/helmholtz-scaling.png.
+README (the 1024 and 2048 rows come from separate runs): bench/results/helmholtz-scaling.png.
 
 Run: python scripts/helmholtz_figure.py
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 from hybrid.bench.helmholtz import figure
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
-FILES = ("helmholtz.json", "helmholtz-1024-classical.json", "helmholtz-1024-learned.json")
+FILES = ("helmholtz.json", "helmholtz-1024.json", "helmholtz-2048.json")
 
 if __name__ == "__main__":
     records = []

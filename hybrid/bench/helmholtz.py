@@ -9,7 +9,7 @@ true relative residual of 1e-8.
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
 memory (``ru_maxrss``) is its own; ``rss_base_mb`` is the process after assembly and ``rss_peak_mb``
-the peak, including the assembled system. Every row may use all cores (``threads``). A run that fails
+the peak, including the assembled system; ``threads`` is ``OMP_NUM_THREADS`` of the row. A run that fails
 (out of memory under the address-space limit ``memory_gb``, time limit ``max_seconds`` reached) is
 recorded with its reason instead of a number. A figure of total time and peak memory against the
 number of unknowns is written beside the JSON file.
@@ -17,7 +17,9 @@ number of unknowns is written beside the JSON file.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
+import re
 import time
 from pathlib import Path
 
@@ -39,13 +41,13 @@ def default_memory_gb() -> float:
     return 0.85 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
-def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, queue):
+def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart, queue):
     import os
     import resource
 
-    # one row at a time: every method may use all cores (numpy's BLAS in Gram-Schmidt, MUMPS's dense fronts,
-    # torch's convolutions); OMP_NUM_THREADS, when set, overrides
-    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    # one thread per row unless OMP_NUM_THREADS says otherwise, as under the `hybrid` command (STACK.md
+    # gotcha 8): every method on one core (MUMPS's dense fronts, numpy's BLAS, torch's convolutions alike)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if memory_gb:
         # address space, not resident memory: an allocation beyond it fails inside the process (MemoryError,
         # MUMPS error -13) instead of the kernel's OOM killer choosing a process of the machine
@@ -64,6 +66,8 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, queue):
         from ..commands.solve import make_method
 
         alg = make_method(method, model if method.startswith("learned") else None, device)
+        if restart is not None and hasattr(alg, "restart"):
+            alg = dataclasses.replace(alg, restart=int(restart))
         lp = LinearProblem.from_system(system)
         sol = solve(lp, alg, rtol=rtol, maxiter=maxiter)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -95,13 +99,13 @@ def _is_oom(e: Exception) -> bool:
 
 
 def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0,
-            memory_gb=None) -> dict:
+            memory_gb=None, restart=None) -> dict:
     """One row in a fresh process (peak memory of its own, address space limited to ``memory_gb``);
-    failures are recorded, not raised."""
+    failures are recorded, not raised. ``restart`` overrides the FGMRES restart of the iterative methods."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(n, medium, method, None if model is None else str(model), device, rtol,
-                                          maxiter, memory_gb, q))
+                                          maxiter, memory_gb, restart, q))
     t0 = time.perf_counter()
     p.start()
     rec = None
@@ -116,12 +120,15 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
                 p.kill()
                 rec = {"failed": f"time limit {max_seconds:.0f} s"}
     p.join(timeout=30)
-    return {"n": n, "medium": medium, "method": method,
-            "distribution": "in" if medium in IN_DISTRIBUTION else "out", **rec}
+    row = {"n": n, "medium": medium, "method": method,
+           "distribution": "in" if medium in IN_DISTRIBUTION else "out", **rec}
+    if restart is not None and not method.startswith("direct"):
+        row["restart"] = int(restart)
+    return row
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
-        plot=None, on_record=None, memory_gb=None) -> list[dict]:
+        plot=None, on_record=None, memory_gb=None, restart=None) -> list[dict]:
     """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
     SuperLU beyond 512, which took 352 s at n = 1024). ``on_record(records)`` after every row (the
     command writes the partial results file, so an interrupted run of an hour keeps what it measured)."""
@@ -133,7 +140,8 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                     continue
                 if skip is not None and skip(n, name):
                     continue
-                rec = run_one(n, medium, name, model, device, max_seconds=max_seconds, memory_gb=memory_gb)
+                rec = run_one(n, medium, name, model, device, max_seconds=max_seconds, memory_gb=memory_gb,
+                              restart=restart)
                 records.append(rec)
                 if on_record is not None:
                     on_record(records)
@@ -163,7 +171,8 @@ def table(records) -> str:
 
 
 def figure(records, path) -> Path:
-    """Total time and peak memory against unknowns, one line per method (medians over media)."""
+    """Total time and peak memory against unknowns, one line per method (medians over media); a row that ran
+    out of memory is an x at the memory its solver estimated it needed (MUMPS says so)."""
     import statistics
 
     import matplotlib
@@ -182,6 +191,13 @@ def figure(records, path) -> Path:
         dofs = sorted(pts)
         axes[0].loglog(dofs, [statistics.median(t for t, _ in pts[d]) for d in dofs], "o-", label=name)
         axes[1].loglog(dofs, [statistics.median(m for _, m in pts[d]) for d in dofs], "o-", label=name)
+    for r in records:  # out-of-memory rows: an x at what the solver would have needed, when it said so
+        est = re.search(r"MUMPS estimated (\d+) MB", r.get("message", ""))
+        if est and "dofs" in r:
+            need = float(est.group(1)) + r["rss_base_mb"]
+            axes[1].loglog([r["dofs"]], [need], "x", color="k", ms=9)
+            axes[1].annotate(f"{r['method']}: out of memory\n(its estimate, n = {r['n']})", (r["dofs"], need),
+                             textcoords="offset points", xytext=(-150, -4), fontsize=8)
     axes[0].set(xlabel="unknowns", ylabel="total time (s), median over media", title="time to 1e-8")
     axes[1].set(xlabel="unknowns", ylabel="peak RSS (MB)", title="peak memory")
     for ax in axes:

@@ -47,6 +47,8 @@ def add_parser(sub) -> None:
                         "algebraic V-cycle as a preconditioner beside SA/RS-AMG (hybrid.bench.mesh_*)")
     p.add_argument("--max-seconds", type=float, default=1800.0,
                    help="helmholtz: time limit of one row (the row is recorded as failed beyond it)")
+    p.add_argument("--restart", type=int, default=None,
+                   help="helmholtz: FGMRES restart of the iterative methods (default: theirs, 30)")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="helmholtz: address-space limit of one row's process (default 85%% of the machine's "
                         "memory); a row beyond it is recorded as out of memory")
@@ -180,7 +182,8 @@ def _helmholtz(args, suite):
     partial = lambda records: write_results(args.json, "helmholtz", records, extra={"partial": True})  # noqa: E731
     return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial,
                      max_seconds=args.max_seconds,
-                     memory_gb=args.memory_gb if args.memory_gb is not None else suite.default_memory_gb())
+                     memory_gb=args.memory_gb if args.memory_gb is not None else suite.default_memory_gb(),
+                     restart=args.restart)
 
 
 def inverse_model(n: int) -> Path:
