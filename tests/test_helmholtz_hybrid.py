@@ -204,6 +204,14 @@ def test_bench_helmholtz_rows(tmp_path):
     assert (tmp_path / "h-scaling.png").exists()
 
 
+@pytest.mark.parametrize("flag,value", [("--restart", "0"), ("--memory-gb", "-1"), ("--memory-gb", "nan")])
+def test_bench_helmholtz_bad_limits(tmp_path, flag, value):
+    r = subprocess.run([HYBRID, "bench", "helmholtz", "--sizes", "32", "--problems", "layered", flag, value,
+                        "--json", str(tmp_path / "h.json")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and flag in r.stderr, r.stderr[-500:]
+    assert not (tmp_path / "h.json").exists()
+
+
 def test_bench_row_out_of_memory_is_recorded_not_success():
     """A direct solver over the row's memory limit is a failed row that names the limit (n = 2048: MUMPS
     needs more than the machine), never a converged one and never the kernel's OOM killer."""

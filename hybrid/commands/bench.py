@@ -176,6 +176,10 @@ def _helmholtz(args, suite):
     bad = set(media) - set(suite.MEDIA)
     if bad:
         raise ValueError(f"--problems {','.join(sorted(bad))}: helmholtz media are {', '.join(suite.MEDIA)}")
+    if args.restart is not None and args.restart < 1:
+        raise ValueError(f"--restart {args.restart}: the FGMRES restart must be at least 1")
+    if args.memory_gb is not None and not args.memory_gb > 0:
+        raise ValueError(f"--memory-gb {args.memory_gb}: must be a positive number of GB")
     plot = args.json.with_name(args.json.stem + "-scaling.png")
     # SuperLU needs 352 s at n = 1024 (bench/results/solvers-helmholtz.json): only up to 512 unless asked for
     skip = None if args.methods else (lambda n, name: name == "direct-superlu" and n > 512)
