@@ -212,6 +212,15 @@ def test_bench_helmholtz_bad_limits(tmp_path, flag, value):
     assert not (tmp_path / "h.json").exists()
 
 
+def test_out_of_memory_errors_are_told_apart():
+    from hybrid.bench.helmholtz import _is_oom
+
+    assert _is_oom(RuntimeError("MUMPS error in numerical factorization: INFOG(1)=-13, INFOG(2)=120"))
+    assert _is_oom(RuntimeError("Out of memory. Allocated: 0 Used by process: 21474836480"))
+    assert not _is_oom(RuntimeError("true residual 3.2e-13 after 1 iteration"))
+    assert not _is_oom(ValueError("shared memory segment not found: -130"))
+
+
 def test_bench_row_out_of_memory_is_recorded_not_success():
     """A direct solver over the row's memory limit is a failed row that names the limit (n = 2048: MUMPS
     needs more than the machine), never a converged one and never the kernel's OOM killer."""

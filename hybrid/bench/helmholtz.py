@@ -77,7 +77,8 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart,
                "rel_residual": sol.residual, "converged": bool(sol.converged and sol.residual <= rtol),
                "retcode": sol.retcode.name, "rss_base_mb": base, "rss_peak_mb": peak,
                "rss_solver_mb": peak - base,
-               "dofs": int(system.A.shape[0]), "threads": int(os.environ["OMP_NUM_THREADS"]), "history": [float(h) for h in sol.residuals]}
+               "dofs": int(system.A.shape[0]), "threads": int(os.environ["OMP_NUM_THREADS"]),
+               "history": [float(h) for h in sol.residuals]}
         if not rec["converged"]:
             rec["message"] = f"{oom}: {sol.message}" if "OUTMEMORY" in sol.message else sol.message
         rec.update({k: v for k, v in pc_stats.items() if k in ("network_s", "network_calls", "accepted", "rejected")})
@@ -89,13 +90,13 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart,
         queue.put({"failed": f"{oom}: {msg}" if _is_oom(e) else msg})
 
 
+_OOM_TEXT = re.compile(r"INFOG?\(1\)\s*=\s*-13|out of memory|insufficient memory|memory allocation", re.I)
+
+
 def _is_oom(e: Exception) -> bool:
     """PETSc/MUMPS report a failed allocation as an error code, not MemoryError (PETSc 55 = PETSC_ERR_MEM;
     MUMPS INFOG(1) = -13)."""
-    text = str(e)
-    return getattr(e, "ierr", None) == 55 or "-13" in text or "memory" in text.lower()
-
-
+    return getattr(e, "ierr", None) == 55 or bool(_OOM_TEXT.search(str(e)))
 
 
 def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0,
