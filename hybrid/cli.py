@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 # Oversubscribed BLAS/OpenMP threads made pyamg setup 8x slower on 2 cores (STACK.md gotcha 8).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -73,6 +74,9 @@ def _abort_other_ranks(code: int) -> None:
     if comm is not None and comm.size > 1:
         sys.stderr.flush()
         sys.stdout.flush()
+        # flushing only hands the message to mpiexec's proxy, which forwards it asynchronously; aborting at
+        # once lost it in one CI run out of many (exit code 2, empty stderr): give the proxy a moment
+        time.sleep(0.5)
         comm.Abort(code)
 
 
