@@ -63,7 +63,8 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
             # ||w|| dropped below ||w_0|| / sqrt(2): as stable as CGS2, which PETSc offers as
             # -ksp_gmres_cgs_refinement_type refine_ifneeded). Each pass reads the whole basis twice and
             # the orthogonalization is memory-bound: always refining made it 60% of a Helmholtz solve at
-            # n = 512 (cslp+fgmres, 252 iterations either way; 41% of the steps refined, 24 -> 19 s). conj(Vj @ conj(w)) rather than Vj.conj() @ w, which copied the basis every iteration.
+            # n = 512 (cslp+fgmres, 252 iterations either way; 41% of the steps refined, 24 -> 19 s).
+            # conj(Vj @ conj(w)) rather than Vj.conj() @ w, which copied the basis every iteration.
             w_norm = np.linalg.norm(w)
             h = _inner(Vj, w)
             w -= Vj.T @ h
