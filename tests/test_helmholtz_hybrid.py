@@ -200,6 +200,10 @@ def test_bench_helmholtz_rows(tmp_path):
     for x in recs:
         assert x["converged"] and x["rel_residual"] <= 1e-8 and x["rss_peak_mb"] > x["rss_base_mb"] > 10
     assert [x.get("restart") for x in recs if x["method"] == "cslp+fgmres"] == [7]
+    from hybrid.bench.helmholtz import summary_table
+
+    cslp = next(x for x in recs if x["method"] == "cslp+fgmres")
+    assert "| 32 | layered | - | " in summary_table(recs) and f"{cslp['iterations']} it, " in summary_table(recs)
     assert all("restart" not in x for x in recs if x["method"] == "direct-superlu")
     assert (tmp_path / "h-scaling.png").exists()
 
@@ -224,13 +228,17 @@ def test_out_of_memory_errors_are_told_apart():
 def test_bench_row_out_of_memory_is_recorded_not_success():
     """A direct solver over the row's memory limit is a failed row that names the limit (n = 2048: MUMPS
     needs more than the machine), never a converged one and never the kernel's OOM killer."""
-    from hybrid.bench.helmholtz import run_one, table
+    from hybrid.bench.helmholtz import needed_mb, run_one, summary_table, table
 
     rec = run_one(256, "layered", "direct-mumps", memory_gb=1.0)
     assert not rec.get("converged", False)
     why = rec.get("failed") or rec.get("message")
     assert "1.0 GB" in why, why
     assert "1.0 GB" in table([rec])
+    line = summary_table([rec]).splitlines()[-1]
+    assert line.startswith("| 256 | layered |") and ("out of memory" in line or "failed" in line), line
+    need = needed_mb(rec)
+    assert need is None or need > rec["rss_base_mb"]
     ok = run_one(64, "layered", "direct-mumps", memory_gb=8.0)
     assert ok["converged"] and "message" not in ok
 

@@ -34,11 +34,20 @@ SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
 
 
-def default_memory_gb() -> float:
-    """85% of the machine's memory: the default limit of one row's process."""
-    import os
+def default_memory_gb() -> float | None:
+    """85% of the machine's memory: the default limit of one row's process (``None``, no limit, where the
+    OS does not say how much there is)."""
+    from solvers.limits import total_memory_bytes
 
-    return 0.85 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    total = total_memory_bytes()
+    return None if total is None else 0.85 * total / 2**30
+
+
+def needed_mb(record) -> float | None:
+    """What an out-of-memory row would have needed, where its solver said (MUMPS's estimate of its
+    factorization plus the process before it, ``rss_base_mb``); ``None`` otherwise."""
+    est = re.search(r"MUMPS estimated (\d+) MB", record.get("message", ""))
+    return float(est.group(1)) + record["rss_base_mb"] if est and "rss_base_mb" in record else None
 
 
 def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart, queue):
@@ -171,6 +180,44 @@ def table(records) -> str:
     return "\n".join(rows)
 
 
+SUMMARY_METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "learned-cslp+fgmres")
+
+
+def summary_table(records) -> str:
+    """The README's table: one line per (n, medium), one cell per method (iterations, total time, peak
+    memory; what an out-of-memory row would have needed), and the learned / classical iteration ratio."""
+    head = "| n | medium | " + " | ".join(SUMMARY_METHODS) + " | learned / cslp iterations |"
+    rows = [head, "|---|---|" + "---|" * (len(SUMMARY_METHODS) + 1)]
+    for n in sorted({r["n"] for r in records}):
+        for medium in MEDIA:
+            row = {r["method"]: r for r in records if r["n"] == n and r["medium"] == medium}
+            if not row:
+                continue
+            cells = [_summary_cell(row.get(m)) for m in SUMMARY_METHODS]
+            c, lrn = row.get("cslp+fgmres"), row.get("learned-cslp+fgmres")
+            ok = c and lrn and all("failed" not in x and x["converged"] for x in (c, lrn))
+            ratio = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
+            tag = medium if medium in IN_DISTRIBUTION else f"{medium} (OOD)"
+            rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(rows)
+
+
+def _summary_cell(r) -> str:
+    if r is None:
+        return "-"
+    if "failed" in r:
+        return f"failed: {r['failed']}"
+    if not r["converged"]:
+        need = needed_mb(r)
+        limit = re.search(r"limit ([0-9.]+) GB", r.get("message", ""))
+        if need is not None and limit:
+            return (f"out of memory after {r['total_s']:.0f} s (limit {limit.group(1)} GB; MUMPS's estimate "
+                    f"{(need - r['rss_base_mb']) / 1000:.1f} GB for the factorization)")
+        return f"not converged: {r.get('message', r['retcode'])}"
+    its = "" if r["method"].startswith("direct") else f"{r['iterations']} it, "
+    return f"{its}{r['total_s']:.1f} s, {r['rss_peak_mb']:.0f} MB"
+
+
 def figure(records, path) -> Path:
     """Total time and peak memory against unknowns, one line per method (medians over media); a row that ran
     out of memory is an x at the memory its solver estimated it needed (MUMPS says so)."""
@@ -193,9 +240,8 @@ def figure(records, path) -> Path:
         axes[0].loglog(dofs, [statistics.median(t for t, _ in pts[d]) for d in dofs], "o-", label=name)
         axes[1].loglog(dofs, [statistics.median(m for _, m in pts[d]) for d in dofs], "o-", label=name)
     for r in records:  # out-of-memory rows: an x at what the solver would have needed, when it said so
-        est = re.search(r"MUMPS estimated (\d+) MB", r.get("message", ""))
-        if est and "dofs" in r:
-            need = float(est.group(1)) + r["rss_base_mb"]
+        need = needed_mb(r)
+        if need is not None and "dofs" in r:
             axes[1].loglog([r["dofs"]], [need], "x", color="k", ms=9)
             axes[1].annotate(f"{r['method']}: out of memory\n(its estimate, n = {r['n']})", (r["dofs"], need),
                              textcoords="offset points", xytext=(-150, -4), fontsize=8)

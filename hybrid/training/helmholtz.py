@@ -202,7 +202,7 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
                  "first_loss": float(np.mean(losses[:20])), "params": net.parameter_count()}
 
 
-def evaluate(net, samples: dict, device="cpu", batch: int = 16, loss: str = "relative") -> float:
+def evaluate(net, samples: dict, device="cpu", batch: int = 16, loss: str = HelmholtzTrainConfig.loss) -> float:
     """Mean loss of ``net`` on held-out samples (1 = no better than predicting zero)."""
     out = []
     with torch.no_grad():
