@@ -29,6 +29,27 @@ def _inner(V, w):
     return V @ w
 
 
+def givens_step(H, cs, sn, g, j: int) -> bool:
+    """Bring column ``j`` of the Hessenberg matrix ``H`` to upper-triangular form: the previous rotations
+    ``(cs, sn)[:j]``, then a new one that zeroes ``H[j+1, j]``, applied to the right-hand side ``g`` too
+    (``|g[j+1]|`` is then the least-squares residual). ``False`` for a zero column (breakdown).
+    Shared with the torch FGMRES of :mod:`hybrid.gpu.fgmres`, whose small matrices live on the host."""
+    for i in range(j):  # apply previous rotations
+        t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
+        H[i + 1, j] = -np.conj(sn[i]) * H[i, j] + cs[i] * H[i + 1, j]
+        H[i, j] = t
+    a, c = H[j, j], H[j + 1, j]
+    den = np.sqrt(abs(a) ** 2 + abs(c) ** 2)
+    if den == 0:
+        return False
+    cs[j], sn[j] = (abs(a) / den, (a / abs(a)) * np.conj(c) / den) if a != 0 else (0.0, 1.0)
+    H[j, j] = cs[j] * a + sn[j] * c
+    H[j + 1, j] = 0.0
+    g[j + 1] = -np.conj(sn[j]) * g[j]
+    g[j] = cs[j] * g[j]
+    return True
+
+
 def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: bool = False) -> RunResult:
     """Right-preconditioned restarted (F)GMRES with Gram-Schmidt (CGS2) and Givens rotations.
 
@@ -82,19 +103,8 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
             happy = H[j + 1, j] <= 1e-14 * abs(H[: j + 1, j]).max(initial=0.0)
             if not happy:
                 V[j + 1] = w / H[j + 1, j]
-            for i in range(j):  # apply previous rotations
-                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
-                H[i + 1, j] = -np.conj(sn[i]) * H[i, j] + cs[i] * H[i + 1, j]
-                H[i, j] = t
-            a, c = H[j, j], H[j + 1, j]
-            den = np.sqrt(abs(a) ** 2 + abs(c) ** 2)
-            if den == 0:
+            if not givens_step(H, cs, sn, g, j):
                 return RunResult(x, ReturnCode.Breakdown, k, hist.norms, "GMRES: zero Hessenberg column")
-            cs[j], sn[j] = (abs(a) / den, (a / abs(a)) * np.conj(c) / den) if a != 0 else (0.0, 1.0)
-            H[j, j] = cs[j] * a + sn[j] * c
-            H[j + 1, j] = 0.0
-            g[j + 1] = -np.conj(sn[j]) * g[j]
-            g[j] = cs[j] * g[j]
             k += 1
             j_used = j + 1
             est = abs(g[j + 1])

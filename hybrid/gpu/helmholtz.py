@@ -1,0 +1,123 @@
+"""``cslp+fgmres`` and ``learned-cslp+fgmres`` with every vector on a torch device (the GPU rows of the
+Helmholtz benchmark, ``scripts/device_helmholtz_bench.py``).
+
+The same methods as the CPU path (``solvers.linear.methods``, :class:`hybrid.precond.helmholtz.LearnedShiftedLaplacian`):
+the shifted-Laplacian hierarchy is built by :class:`solvers.linear.ShiftedLaplacian` on the CPU and run by
+:class:`~hybrid.gpu.multigrid.TorchCycle`; FGMRES(30) is :func:`~hybrid.gpu.fgmres.fgmres`; the learned
+correction :class:`TorchLearnedCorrection` is the CPU class's ``apply`` (cycle, network on the cycle's
+residual, least-squares step, safeguard) on tensors. Inputs are in grid order (as
+:func:`solvers.problems.helmholtz_grid.assemble` makes them). ``converged`` is checked once more at the
+end with the scipy matrix in float64 on the CPU.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+import torch
+
+from solvers.linear.methods import HELMHOLTZ_RESTART
+from solvers.linear.preconditioners import ShiftedLaplacian
+
+from ..precond.helmholtz import load_helmholtz_net, local_kh
+from .fgmres import fgmres
+from .multigrid import TorchCycle
+from .stencil import StencilOperator
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class TorchLearnedCorrection:
+    """``z = e1 + alpha net(r1)`` or ``e1 = cycle(r)``: :meth:`LearnedShiftedLaplacian.apply` on tensors
+    (same ``min_gain`` and ``probe`` defaults; see that class for the measured reasons)."""
+
+    def __init__(self, cycle, A: StencilOperator, net, kh: torch.Tensor, min_gain: float = 0.005, probe: int = 5):
+        self.cycle, self.A, self.net, self.kh = cycle, A, net, kh
+        self.min_gain, self.probe = float(min_gain), int(probe)
+        self.stats = {"network_s": 0.0, "network_calls": 0, "accepted": 0, "rejected": 0, "switched_off": 0}
+        self._off = False
+
+    def correction(self, r1: torch.Tensor) -> torch.Tensor:
+        t0 = time.perf_counter()
+        scale = float(torch.sqrt(torch.mean(torch.abs(r1) ** 2))) or 1.0
+        x = (torch.stack([r1.real, r1.imag]) / scale).to(torch.float32)[None]
+        with torch.inference_mode():
+            out = self.net(x, self.kh)[0].to(torch.float64)
+        e2 = torch.complex(out[0], out[1])
+        _sync(e2.device)
+        self.stats["network_s"] += time.perf_counter() - t0
+        self.stats["network_calls"] += 1
+        return e2
+
+    def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        e1 = self.cycle(r)
+        if self.net is None or self._off:
+            return e1
+        r1 = r - self.A @ e1
+        n1 = float(torch.linalg.vector_norm(r1))
+        e2 = self.correction(r1)
+        if n1 > 0 and bool(torch.all(torch.isfinite(e2))):
+            Ae2 = self.A @ e2
+            den = float(torch.vdot(Ae2.reshape(-1), Ae2.reshape(-1)).real)
+            if den > 0:
+                alpha = torch.vdot(Ae2.reshape(-1), r1.reshape(-1)) / den
+                if float(torch.linalg.vector_norm(r1 - alpha * Ae2)) <= (1.0 - self.min_gain) * n1:
+                    self.stats["accepted"] += 1
+                    return e1 + alpha * e2
+        self.stats["rejected"] += 1
+        if self.stats["accepted"] == 0 and self.stats["rejected"] >= self.probe:
+            self._off = True
+            self.stats["switched_off"] += 1
+        return e1
+
+
+def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e-8,
+                    restart: int = HELMHOLTZ_RESTART, maxiter: int = 3000, coarse: str = "auto") -> dict:
+    """Solve the grid-ordered Helmholtz system ``A x = b`` by FGMRES with the shifted-Laplacian cycle
+    (``model=None``: ``cslp+fgmres``) or its learned correction (a :class:`HelmholtzNet` or checkpoint
+    path: ``learned-cslp+fgmres``) on ``device``. Returns a benchmark row: iterations, setup / solve /
+    network / coarse-solve seconds, true relative residual (float64, CPU), peak device and host memory,
+    and the solution ``x`` (numpy, grid order) under ``"x"``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    pc = ShiftedLaplacian().setup(A, {"grid": tuple(shape), "operators": {"k2M": k2M}})
+    cpu_setup_s = time.perf_counter() - t0
+    cycle = TorchCycle(pc.hierarchy, shape, pc.omega, pc.sweeps, device=device, coarse=coarse)
+    A_op = StencilOperator.from_scipy(A, shape, device=device)
+    M, net = cycle, None
+    if model is not None:
+        net = load_helmholtz_net(model, device) if not isinstance(model, torch.nn.Module) else model.to(device).eval()
+        kh = torch.as_tensor(local_kh(k2M, tuple(shape)), dtype=torch.float32, device=device)[None, None]
+        M = TorchLearnedCorrection(cycle, A_op, net, kh)
+    bt = torch.as_tensor(np.asarray(b).reshape(shape), dtype=torch.complex128, device=device)
+    _sync(device)
+    setup_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    res = fgmres(A_op, M, bt, rtol=rtol, restart=restart, maxiter=maxiter)
+    _sync(device)
+    solve_s = time.perf_counter() - t1
+    x = res.x.reshape(-1).cpu().numpy()
+    true_res = float(np.linalg.norm(b - A @ x) / np.linalg.norm(b))
+    row = {"iterations": res.iterations, "setup_s": setup_s, "cpu_setup_s": cpu_setup_s, "solve_s": solve_s,
+           "total_s": setup_s + solve_s, "rel_residual": true_res,
+           "converged": bool(res.converged and true_res <= rtol), "dofs": int(A.shape[0]),
+           "backend": f"torch-{device.type}", "coarse": cycle.coarse, "coarse_s": cycle.stats["coarse_s"],
+           "coarse_trial": getattr(cycle, "coarse_trial", None), "levels": len(pc.hierarchy.levels),
+           "coarse_unknowns": int(pc.hierarchy.levels[-1].A.shape[0]),
+           "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "history": [float(h) for h in res.residuals], "x": x}
+    if res.message:
+        row["message"] = res.message
+    if device.type == "cuda":
+        row["device_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        row["device_name"] = torch.cuda.get_device_name(device)
+    if isinstance(M, TorchLearnedCorrection):
+        row.update(M.stats)
+    return row
