@@ -93,7 +93,7 @@ def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e
     A_op = StencilOperator.from_scipy(A, shape, device=device)
     M, net = cycle, None
     if model is not None:
-        net = load_helmholtz_net(model, device) if not isinstance(model, torch.nn.Module) else model.to(device).eval()
+        net = (model if isinstance(model, torch.nn.Module) else load_helmholtz_net(model, device)).to(device).eval()
         kh = torch.as_tensor(local_kh(k2M, tuple(shape)), dtype=torch.float32, device=device)[None, None]
         M = TorchLearnedCorrection(cycle, A_op, net, kh)
     bt = torch.as_tensor(np.asarray(b).reshape(shape), dtype=torch.complex128, device=device)

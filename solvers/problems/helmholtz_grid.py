@@ -31,6 +31,14 @@ _TRI_WEIGHTS = np.array([0.054975871827661, 0.054975871827661, 0.054975871827661
 _EDGE_POINTS = np.array([0.21132486540518713, 0.7886751345948129])
 _EDGE_WEIGHTS = np.array([0.5, 0.5])
 
+#: points per wavelength at speed 1 used by the Helmholtz benchmark and the learned preconditioner
+PPW = 10.0
+
+
+def wavenumber(n: int, ppw: float = PPW) -> float:
+    """``k = 2 pi n / ppw``: ``ppw`` points per wavelength at speed 1 on the unit square with ``n`` cells."""
+    return 2.0 * np.pi * n / ppw
+
 
 def _triangles(n: int) -> list[np.ndarray]:
     """Node indices ``(n*n, 3)`` of the two triangles of every cell (the diagonal from bottom-left to
