@@ -11,7 +11,7 @@ rows stay the CPU ones. A first row at n = 128 checks that the GPU path gives th
 Rows are written after every solve (``--json``); a row that would start after ``--budget`` seconds is
 skipped, so the command ends inside the lease.
 
-Run (device):  python3 scripts/device_helmholtz_bench.py --json $OUT/helmholtz-gpu.json
+Run (device):  python3 scripts/device_helmholtz_bench.py --json $OUT/helmholtz-gpu-solve.json
 Run (here, CPU, small): python scripts/device_helmholtz_bench.py --sizes 64,128 --device cpu --json /tmp/h.json
 """
 
@@ -115,7 +115,7 @@ def main():
             if device.type == "cuda":
                 torch.cuda.empty_cache()
         records.append(row)
-        write_results(args.json, "helmholtz-gpu", records, device=name,
+        write_results(args.json, "helmholtz-gpu-solve", records, device=name,
                       extra={"seed": SEED, "source": list(SOURCE), "rtol": 1e-8,
                              "note": "GPU path (hybrid.gpu); direct-mumps rows: bench/results/helmholtz-1024.json, "
                                      "helmholtz-2048.json (CPU)"})
