@@ -1,6 +1,7 @@
 """The Helmholtz time and memory scaling figure over every `hybrid bench helmholtz` results file of the
-README (the 1024 and 2048 rows come from separate runs): bench/results/helmholtz-scaling.png; prints the
-README's summary table of the same rows.
+README (the 1024 and 2048 rows come from separate runs) and the GPU rows of
+bench/results/helmholtz-gpu-solve.json (methods marked "(H200)", memory = host + device peak):
+bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows and its GPU table.
 
 Run: python scripts/helmholtz_figure.py
 """
@@ -8,10 +9,11 @@ Run: python scripts/helmholtz_figure.py
 import json
 from pathlib import Path
 
-from hybrid.bench.helmholtz import figure, summary_table
+from hybrid.bench.helmholtz import figure, gpu_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048.json")
+GPU_FILE = "helmholtz-gpu-solve.json"
 
 if __name__ == "__main__":
     records = []
@@ -20,4 +22,11 @@ if __name__ == "__main__":
         if path.exists():
             records += json.loads(path.read_text())["records"]
     print(summary_table(records))
-    print(f"wrote {figure(records, ROOT / 'helmholtz-scaling.png')} from {len(records)} rows")
+    gpu = []
+    if (ROOT / GPU_FILE).exists():
+        gpu = [r for r in json.loads((ROOT / GPU_FILE).read_text())["records"] if "failed" not in r]
+        print()
+        print(gpu_table(gpu))
+    drawn = records + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
+                       for r in gpu if r.get("rss_peak_mb") is not None and not r.get("check")]
+    print(f"wrote {figure(drawn, ROOT / 'helmholtz-scaling.png')} from {len(drawn)} rows")

@@ -218,6 +218,36 @@ def _summary_cell(r) -> str:
     return f"{its}{r['total_s']:.1f} s, {r['rss_peak_mb']:.0f} MB"
 
 
+def gpu_table(records) -> str:
+    """The README's table of the GPU rows (``scripts/device_helmholtz_bench.py``): iterations, total time
+    with the network's and the host's coarse LU's share, device and host peak memory, and the ratio."""
+    head = ("| n | medium | cslp+fgmres | learned-cslp+fgmres | learned / cslp iterations |")
+    rows = [head, "|---|---|---|---|---|"]
+    for n in sorted({r["n"] for r in records}):
+        for medium in MEDIA:
+            row = {r["method"]: r for r in records if r["n"] == n and r["medium"] == medium and "failed" not in r}
+            if not row:
+                continue
+            cells = []
+            for m in ("cslp+fgmres", "learned-cslp+fgmres"):
+                r = row.get(m)
+                if r is None:
+                    cells.append("not run")
+                    continue
+                net = f"network {r['network_s']:.1f} s, " if "network_s" in r else ""
+                text = (f"{r['iterations']} it, {r['total_s']:.1f} s ({net}coarse LU {r['coarse_s']:.1f} s), "
+                        f"GPU {r['device_peak_mb']:.0f} MB + host "
+                        + (f"{r['rss_peak_mb']:.0f} MB" if r.get("rss_peak_mb") is not None else "-"))
+                cells.append(text if r["converged"] else f"not converged: {r['iterations']} it, true residual "
+                             f"{r['rel_residual']:.1e}, {r['total_s']:.0f} s")
+            c, lrn = row.get("cslp+fgmres"), row.get("learned-cslp+fgmres")
+            ok = c and lrn and c["converged"] and lrn["converged"]
+            ratio = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
+            tag = medium if medium in IN_DISTRIBUTION else f"{medium} (OOD)"
+            rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(rows)
+
+
 def figure(records, path) -> Path:
     """Total time and peak memory against unknowns, one line per method (medians over media); a row that ran
     out of memory is an x at the memory its solver estimated it needed (MUMPS says so)."""
@@ -246,7 +276,7 @@ def figure(records, path) -> Path:
             axes[1].annotate(f"{r['method']}: out of memory\n(its estimate, n = {r['n']})", (r["dofs"], need),
                              textcoords="offset points", xytext=(-150, -4), fontsize=8)
     axes[0].set(xlabel="unknowns", ylabel="total time (s), median over media", title="time to 1e-8")
-    axes[1].set(xlabel="unknowns", ylabel="peak RSS (MB)", title="peak memory")
+    axes[1].set(xlabel="unknowns", ylabel="peak memory (MB; GPU rows: host + device)", title="peak memory")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

@@ -12,7 +12,6 @@ end with the scipy matrix in float64 on the CPU.
 
 from __future__ import annotations
 
-import resource
 import time
 
 import numpy as np
@@ -81,7 +80,7 @@ def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e
     """Solve the grid-ordered Helmholtz system ``A x = b`` by FGMRES with the shifted-Laplacian cycle
     (``model=None``: ``cslp+fgmres``) or its learned correction (a :class:`HelmholtzNet` or checkpoint
     path: ``learned-cslp+fgmres``) on ``device``. Returns a benchmark row: iterations, setup / solve /
-    network / coarse-solve seconds, true relative residual (float64, CPU), peak device and host memory,
+    network / coarse-solve seconds, true relative residual (float64, CPU), peak device memory (CUDA),
     and the solution ``x`` (numpy, grid order) under ``"x"``."""
     device = torch.device(device)
     if device.type == "cuda":
@@ -111,7 +110,6 @@ def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e
            "backend": f"torch-{device.type}", "coarse": cycle.coarse, "coarse_s": cycle.stats["coarse_s"],
            "coarse_trial": getattr(cycle, "coarse_trial", None), "levels": len(pc.hierarchy.levels),
            "coarse_unknowns": int(pc.hierarchy.levels[-1].A.shape[0]),
-           "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "history": [float(h) for h in res.residuals], "x": x}
     if res.message:
         row["message"] = res.message

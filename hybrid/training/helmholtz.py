@@ -29,16 +29,24 @@ PPW = 10.0
 
 
 def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: int = 80, seed: int = 0,
-            ppw: float = PPW, log=None) -> dict:
+            ppw: float = PPW, log=None, model=None) -> dict:
     """Samples ``r1, e`` (N, 2, H, W) and ``kh`` (N, 1, H, W), float32, and the index of each sample's
-    medium (``medium``, N), from media ``speeds`` (M, H, W)."""
+    medium (``medium``, N), from media ``speeds`` (M, H, W).
+
+    ``model`` (a :class:`HelmholtzNet` or a checkpoint path): record the Arnoldi vectors of the solve
+    preconditioned by :class:`~hybrid.precond.helmholtz.LearnedShiftedLaplacian` with this network
+    (DAgger-style: the residuals that occur inside the learned solve) instead of the classical cycle's;
+    the samples are still ``r1 = r - A V(r)`` with ``V`` the classical cycle (the network's input at
+    inference) and ``A^{-1} r1``."""
     import scipy.sparse.linalg as spla
     from solvers.linear import FGMRES, LinearProblem, solve
     from solvers.linear.preconditioners import Preconditioner, ShiftedLaplacian
     from solvers.problems.helmholtz import grid_helmholtz, wavenumber
 
-    from ..precond.helmholtz import local_kh
+    from ..precond.helmholtz import LearnedShiftedLaplacian, load_helmholtz_net, local_kh
 
+    if model is not None and not isinstance(model, torch.nn.Module):
+        model = load_helmholtz_net(model)  # once, not per medium
     rng = np.random.default_rng(seed)
     R1, E, KH, MED = [], [], [], []
     for m, c in enumerate(speeds):
@@ -46,11 +54,16 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
         system = grid_helmholtz(c, wavenumber(n, ppw), source=tuple(rng.uniform(0.15, 0.85, 2)))
         grid = system.aux["grid"]
         lp = LinearProblem.from_system(system)
-        pc = ShiftedLaplacian().setup(system.A, lp.p)  # one hierarchy: recorded in the solve, reused below
+        if model is None:
+            pc = ShiftedLaplacian().setup(system.A, lp.p)  # one hierarchy: recorded in the solve, reused below
+            solver_pc = pc
+        else:  # the learned preconditioner drives the solve; its classical cycle makes the samples
+            solver_pc = LearnedShiftedLaplacian(model).setup(system.A, lp.p)
+            pc = solver_pc.classical
         seen = []
 
         class Recording(Preconditioner):
-            """``pc`` as the solve's preconditioner, recording every vector it is applied to."""
+            """``solver_pc`` as the solve's preconditioner, recording every vector it is applied to."""
 
             symmetric = False
 
@@ -59,7 +72,7 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
 
             def apply(self, r):
                 seen.append(np.array(r, dtype=np.complex128))
-                return pc.apply(r)
+                return solver_pc.apply(r)
 
         solve(lp, FGMRES(restart=max_iterations, precond=Recording()), rtol=1e-8, maxiter=max_iterations)
         lu = spla.splu(system.A.tocsc())
