@@ -19,6 +19,7 @@ import torch
 
 from solvers.linear.methods import HELMHOLTZ_RESTART
 from solvers.linear.preconditioners import ShiftedLaplacian
+from solvers.linear.preconditioners.shifted_laplacian import coarsenings
 
 from ..precond.helmholtz import load_helmholtz_net, local_kh
 from .fgmres import fgmres
@@ -76,19 +77,31 @@ class TorchLearnedCorrection:
 
 
 def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e-8,
-                    restart: int = HELMHOLTZ_RESTART, maxiter: int = 3000, coarse: str = "auto") -> dict:
+                    restart: int = HELMHOLTZ_RESTART, maxiter: int = 3000, coarse: str = "cpu",
+                    inner: int = 10) -> dict:
     """Solve the grid-ordered Helmholtz system ``A x = b`` by FGMRES with the shifted-Laplacian cycle
     (``model=None``: ``cslp+fgmres``) or its learned correction (a :class:`HelmholtzNet` or checkpoint
-    path: ``learned-cslp+fgmres``) on ``device``. Returns a benchmark row: iterations, setup / solve /
+    path: ``learned-cslp+fgmres``) on ``device``. ``coarse``: how the coarsest grid of the cycle is solved
+    (:class:`~hybrid.gpu.multigrid.TorchCycle`: the host's LU, CuPy, or ``"krylov"`` with ``inner``
+    FGMRES iterations on the device). Returns a benchmark row: iterations, setup / solve /
     network / coarse-solve seconds, true relative residual (float64, CPU), peak device memory (CUDA),
     and the solution ``x`` (numpy, grid order) under ``"x"``."""
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
-    pc = ShiftedLaplacian().setup(A, {"grid": tuple(shape), "operators": {"k2M": k2M}})
+    p = {"grid": tuple(shape), "operators": {"k2M": k2M}}
+    stop = None
+    if coarse == "krylov":  # the hierarchy all the way down; FGMRES on the level where ShiftedLaplacian stops
+        pc = ShiftedLaplacian(coarse_kh=None).setup(A, p)
+        stop = coarsenings(k2M, ShiftedLaplacian().coarse_kh, len(pc.hierarchy.levels) - 1)
+        if stop >= len(pc.hierarchy.levels) - 1:
+            raise ValueError(f"coarse='krylov': the grid cannot be coarsened below level {stop}")
+    else:
+        pc = ShiftedLaplacian().setup(A, p)
     cpu_setup_s = time.perf_counter() - t0
-    cycle = TorchCycle(pc.hierarchy, shape, pc.omega, pc.sweeps, device=device, coarse=coarse)
+    cycle = TorchCycle(pc.hierarchy, shape, pc.omega, pc.sweeps, device=device, coarse=coarse, stop=stop,
+                       inner=inner)
     A_op = StencilOperator.from_scipy(A, shape, device=device)
     M, net = cycle, None
     if model is not None:
@@ -107,9 +120,9 @@ def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e
     row = {"iterations": res.iterations, "setup_s": setup_s, "cpu_setup_s": cpu_setup_s, "solve_s": solve_s,
            "total_s": setup_s + solve_s, "rel_residual": true_res,
            "converged": bool(res.converged and true_res <= rtol), "dofs": int(A.shape[0]),
-           "backend": f"torch-{device.type}", "coarse": cycle.coarse, "coarse_s": cycle.stats["coarse_s"],
-           "coarse_trial": getattr(cycle, "coarse_trial", None), "levels": len(pc.hierarchy.levels),
-           "coarse_unknowns": int(pc.hierarchy.levels[-1].A.shape[0]),
+           "backend": f"torch-{device.type}", "coarse": cycle.coarse, "inner": inner if coarse == "krylov" else None, "coarse_s": cycle.stats["coarse_s"],
+           "coarse_trial": getattr(cycle, "coarse_trial", None), "levels": cycle.stop + 1,
+           "coarse_unknowns": int(pc.hierarchy.levels[cycle.stop].A.shape[0]),
            "history": [float(h) for h in res.residuals], "x": x}
     if res.message:
         row["message"] = res.message

@@ -8,6 +8,13 @@ sparse products. The coarsest grid is solved with the CPU's LU factors (``"cpu"`
 per cycle) or, on a CUDA device where CuPy is installed, with the same factors' triangular solves on the
 GPU (``"cupy"``: ``cupyx.scipy.sparse.linalg.splu``). Why written: no torch library offers a multigrid
 cycle; the cycle is the one of :func:`solvers.linear.hierarchy.vcycle` (a test compares them).
+
+``coarse="krylov"`` replaces the exact solve on level ``stop`` by ``inner`` FGMRES iterations on that
+level, preconditioned by a V-cycle through the deeper levels of a hierarchy built further down (to an LU
+of a few hundred unknowns): everything then stays on the device, and the cycle is no longer linear
+(the outer FGMRES allows that). The exact LU was 60-95% of the GPU solve at n = 1024-2048
+(bench/results/helmholtz-gpu-solve.json); a Krylov coarse solve is the two-level approach of Calandra,
+Gratton, Pinel & Vasseur (Numer. Linear Algebra Appl. 2013) for heterogeneous Helmholtz.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .fgmres import fgmres
 from .stencil import StencilOperator
 
 
@@ -55,15 +63,25 @@ class TorchCycle:
         ``grid=shape``: checked at construction against the level's own ``P``).
     shape : node grid ``(ny+1, nx+1)`` of the finest level.
     omega, sweeps : the damped-Jacobi smoother of the hierarchy (``ShiftedLaplacian``'s).
-    coarse : ``"cpu"``, ``"cupy"`` or ``"auto"`` (CuPy on a CUDA device when it agrees with the CPU solve
-        and is faster on one trial, else the CPU).
+    coarse : ``"cpu"`` (default), ``"cupy"`` or ``"auto"`` (CuPy on a CUDA device when it agrees with the
+        CPU solve and is faster on one trial, else the CPU) for the hierarchy's coarsest LU (on the H200,
+        CuPy's triangular solves were 10-15x slower than the host's at n = 1024-2048); ``"krylov"``: ``inner``
+        FGMRES iterations on level ``stop`` (see the module docstring).
+    stop, inner : (``"krylov"``) the level solved by FGMRES and its number of iterations.
     """
 
-    def __init__(self, hierarchy, shape, omega: float, sweeps: int = 1, device="cpu", coarse: str = "auto"):
-        if coarse not in ("cpu", "cupy", "auto"):
-            raise ValueError(f"coarse must be 'cpu', 'cupy' or 'auto', got {coarse!r}")
+    def __init__(self, hierarchy, shape, omega: float, sweeps: int = 1, device="cpu", coarse: str = "cpu",
+                 stop: int | None = None, inner: int = 10):
+        if coarse not in ("cpu", "cupy", "auto", "krylov"):
+            raise ValueError(f"coarse must be 'cpu', 'cupy', 'auto' or 'krylov', got {coarse!r}")
+        bottom = len(hierarchy.levels) - 1
+        if coarse == "krylov" and not (stop is not None and 0 < stop < bottom and inner >= 1):
+            raise ValueError(f"coarse='krylov' needs 0 < stop < {bottom} (levels below it precondition the "
+                             f"coarse FGMRES) and inner >= 1, got stop={stop!r}, inner={inner!r}")
         self.device = torch.device(device)
         self.omega, self.sweeps = float(omega), int(sweeps)
+        self.stop = stop if coarse == "krylov" else bottom
+        self.inner = int(inner)
         self.ops, self.dinv = [], []
         levels = hierarchy.levels
         shapes = [tuple(shape)]
@@ -77,7 +95,11 @@ class TorchCycle:
         self._check_transfers(levels, shapes)
         self.shapes = shapes
         self._coarse_cpu = hierarchy.coarse_solve
-        self.coarse = self._choose_coarse(coarse, levels[-1].A, shapes[-1])
+        if coarse == "krylov":
+            self.coarse = "krylov"
+            self._lu = "cpu"  # the deepest LU (a few hundred unknowns) inside the coarse FGMRES's cycles
+        else:
+            self.coarse = self._lu = self._choose_coarse(coarse, levels[-1].A, shapes[-1])
         self.stats = {"coarse": self.coarse, "coarse_s": 0.0}
 
     @staticmethod
@@ -107,7 +129,7 @@ class TorchCycle:
             times = {}
             outs = {}
             for name in ("cpu", "cupy"):
-                self.coarse = name
+                self._lu = name
                 self._coarse_solve(v)
                 torch.cuda.synchronize()
                 t0 = time.perf_counter()
@@ -128,24 +150,34 @@ class TorchCycle:
             return "cpu"
 
     def _coarse_solve(self, b: torch.Tensor) -> torch.Tensor:
-        if self.coarse == "cupy":
+        if self._lu == "cupy":
             x = self._lu_gpu.solve(self._cupy.from_dlpack(b.reshape(-1).contiguous()))
             return torch.from_dlpack(x).reshape(b.shape)
         x = self._coarse_cpu(b.reshape(-1).cpu().numpy())
         return torch.as_tensor(x, device=self.device).reshape(b.shape)
 
-    def __call__(self, b: torch.Tensor, level: int = 0) -> torch.Tensor:
-        """One V-cycle for ``A_level x = b`` (``b`` of the level's grid shape)."""
-        if level == len(self.ops):
+    def __call__(self, b: torch.Tensor) -> torch.Tensor:
+        """One cycle for ``A x = b`` on the finest level (``b`` of the grid's shape)."""
+        return self._vcycle(b, 0, self.stop)
+
+    def _vcycle(self, b: torch.Tensor, level: int, stop: int) -> torch.Tensor:
+        """V-cycle from ``level`` down to ``stop``, where the system is solved (LU at the hierarchy's
+        bottom, FGMRES above it)."""
+        if level == stop:
             t0 = time.perf_counter()
-            x = self._coarse_solve(b)
-            self.stats["coarse_s"] += time.perf_counter() - t0
+            if stop == len(self.ops):
+                x = self._coarse_solve(b)
+            else:
+                deeper = lambda r: self._vcycle(r, stop, len(self.ops))  # noqa: E731
+                x = fgmres(self.ops[stop], deeper, b, rtol=0.0, restart=self.inner, maxiter=self.inner).x
+            if level == self.stop:
+                self.stats["coarse_s"] += time.perf_counter() - t0
             return x
         A, dinv = self.ops[level], self.dinv[level]
         x = dinv * b  # the first Jacobi sweep from x = 0
         for _ in range(self.sweeps - 1):
             x = x + dinv * (b - A @ x)
-        x = x + prolong(self(restrict(b - A @ x), level + 1))
+        x = x + prolong(self._vcycle(restrict(b - A @ x), level + 1, stop))
         for _ in range(self.sweeps):
             x = x + dinv * (b - A @ x)
         return x

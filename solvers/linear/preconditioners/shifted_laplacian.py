@@ -91,8 +91,7 @@ class ShiftedLaplacian(Preconditioner):
                                  "multigrid='sa'")
             Ps = GeometricMG(grid, coarsest=self.coarsest).prolongations()
             if self.coarse_kh is not None:
-                kh = fine_kh(self.k2M)
-                Ps = Ps[: max(1, int(np.floor(np.log2(self.coarse_kh / kh))))] if kh > 0 else Ps
+                Ps = Ps[: coarsenings(self.k2M, self.coarse_kh, len(Ps))]
             self.hierarchy = galerkin_hierarchy(As, Ps, smoother)
             self._apply = lambda r: self.hierarchy.cycle(r, self.cycle)
         else:
@@ -125,3 +124,10 @@ def fine_kh(k2M) -> float:
     kh = nodal_kh(k2M)
     kh = kh[kh > 0]
     return float(np.percentile(kh, 99)) if len(kh) else 0.0
+
+
+def coarsenings(k2M, coarse_kh: float, available: int) -> int:
+    """How many times the grid may be halved before ``k h`` exceeds ``coarse_kh`` (at least 1, at most
+    ``available``): the depth of :class:`ShiftedLaplacian`'s geometric hierarchy."""
+    kh = fine_kh(k2M)
+    return min(available, max(1, int(np.floor(np.log2(coarse_kh / kh))))) if kh > 0 else available
