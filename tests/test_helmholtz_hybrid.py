@@ -179,6 +179,26 @@ def test_collect_and_train_reduce_the_loss():
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason="no shipped Helmholtz model")
+def test_collect_inside_the_learned_solve():
+    """``collect(model=...)`` records the Arnoldi vectors of the learned solve (DAgger-style data): the
+    learned solve is shorter, so it yields samples from fewer iterations, and they differ from the
+    classical solve's; the samples keep the classical cycle's residual as input and its exact error."""
+    from hybrid.training.helmholtz import collect
+
+    speeds = np.stack([wave_speed("layered", 48, 5, 0)])
+    classical = collect(speeds, vectors_per_medium=100, max_iterations=200, seed=1)
+    learned = collect(speeds, vectors_per_medium=100, max_iterations=200, seed=1, model=MODEL)
+    assert 0 < len(learned["r1"]) < len(classical["r1"])
+    assert not np.allclose(learned["r1"][-1], classical["r1"][len(learned["r1"]) - 1])
+    # the target is A^{-1} r1 for the system of that medium (same seed: same source)
+    s = grid_helmholtz(speeds[0], wavenumber(48), source=tuple(np.random.default_rng(1).uniform(0.15, 0.85, 2)))
+    g = s.aux["grid"]
+    r1 = g.to_dofs(learned["r1"][3, 0] + 1j * learned["r1"][3, 1])
+    e = g.to_dofs(learned["e"][3, 0] + 1j * learned["e"][3, 1])
+    assert np.linalg.norm(s.A @ e - r1) <= 1e-4 * np.linalg.norm(r1)  # float32 storage
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="no shipped Helmholtz model")
 @pytest.mark.parametrize("medium", ["layered", *OUT_OF_DISTRIBUTION])
 def test_shipped_model_saves_iterations(medium):
     s = _system(64, medium)
