@@ -81,7 +81,6 @@ def main():
     t_start = time.perf_counter()
     _packages_without_dolfinx()
 
-    import numpy as np
     import torch
 
     from hybrid.bench.results import write_results
@@ -144,7 +143,6 @@ def main():
                       extra={"seed": SEED, "source": list(SOURCE), "rtol": 1e-8,
                              "note": "GPU path (hybrid.gpu); direct-mumps rows: bench/results/helmholtz-1024.json, "
                                      "helmholtz-2048.json (CPU)"})
-    np.set_printoptions(precision=3)
     print(f"done in {time.perf_counter() - t_start:.0f} s", flush=True)
 
 
