@@ -38,3 +38,19 @@ def make_plate_with_hole(path, size=(1.0, 1.0), center=(0.5, 0.5), radius=0.15, 
     finally:
         gmsh.finalize()
     return path
+
+
+@pytest.fixture(params=["random", "nan"])
+def broken_helmholtz_net(request):
+    """A Helmholtz correction network that is untrained (``random``) or outputs NaN (``nan``): the learned
+    Helmholtz preconditioners must never fail a solve or cost more than a few iterations with it."""
+    import torch
+
+    from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
+
+    torch.manual_seed(0)
+    net = HelmholtzNet(HelmholtzNetConfig(channels=4, depth=2))
+    if request.param == "nan":
+        with torch.no_grad():
+            net.unet.head.bias.fill_(float("nan"))
+    return net
