@@ -9,8 +9,9 @@ checkpoint (the :mod:`hybrid.precond.net_checkpoint` format) and a JSON summary.
 
 Run: python3 scripts/device_helmholtz_train.py --data .gpu/helmholtz_data.npz --out DIR [--steps 3000]
      [--loss relative+residual] [--init CHECKPOINT (fine-tune)]. Runs on the CPU too (the shipped
-     bench/models/helmholtz_cslp.pt: the H200 run, then 2500 CPU steps of fine-tuning with the
-     relative+residual loss, lr 5e-4, batch 16; see the README's Helmholtz section).
+     bench/models/helmholtz_cslp.pt: the H200 run, then two CPU fine-tunings of 2500 steps with the
+     relative+residual loss, lr 5e-4, batch 16, on classical-solve and then in-solve residuals; the
+     README's Helmholtz section has the commands).
 """
 
 from __future__ import annotations

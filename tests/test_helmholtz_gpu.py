@@ -178,3 +178,18 @@ def test_device_script_runs_without_dolfinx(tmp_path):
     assert [(r["n"], r["medium"]) for r in rows] == [(32, "layered")] * 2 + [(16, "checkerboard")] * 2
     assert all(r["converged"] and r["rel_residual"] <= 1e-8 for r in rows)
     assert rows[0]["iterations"] == 23  # cslp+fgmres at n = 32, as the numpy path (and the GPU: 66 at n = 128)
+
+
+def test_gpu_table_reports_ratio_and_failures():
+    from hybrid.bench.helmholtz import gpu_table
+
+    base = {"n": 1024, "medium": "layered", "converged": True, "total_s": 10.0, "coarse_s": 5.0,
+            "device_peak_mb": 1500.0, "rss_peak_mb": None}
+    rows = [{**base, "method": "cslp+fgmres", "iterations": 500},
+            {**base, "method": "learned-cslp+fgmres", "iterations": 250, "network_s": 2.0},
+            {**base, "medium": "checkerboard", "method": "cslp+fgmres", "iterations": 3000, "converged": False,
+             "rel_residual": 9e-4}]
+    text = gpu_table(rows)
+    assert "| 1024 | layered | 500 it, 10.0 s (coarse LU 5.0 s), GPU 1500 MB + host - |" in text
+    assert "network 2.0 s" in text and text.splitlines()[2].endswith("| 0.50 |")
+    assert "| 1024 | checkerboard (OOD) | not converged: 3000 it, true residual 9.0e-04, 10 s | not run |  |" in text

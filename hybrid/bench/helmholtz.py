@@ -183,23 +183,29 @@ def table(records) -> str:
 SUMMARY_METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "learned-cslp+fgmres")
 
 
-def summary_table(records) -> str:
-    """The README's table: one line per (n, medium), one cell per method (iterations, total time, peak
-    memory; what an out-of-memory row would have needed), and the learned / classical iteration ratio."""
-    head = "| n | medium | " + " | ".join(SUMMARY_METHODS) + " | learned / cslp iterations |"
-    rows = [head, "|---|---|" + "---|" * (len(SUMMARY_METHODS) + 1)]
+def _per_medium_table(records, methods, cell) -> str:
+    """One line per (n, medium), one ``cell(row)`` per method (``None`` when absent), and the learned /
+    classical iteration ratio where both converged: the layout of the README's Helmholtz tables."""
+    head = "| n | medium | " + " | ".join(methods) + " | learned / cslp iterations |"
+    rows = [head, "|---|---|" + "---|" * (len(methods) + 1)]
     for n in sorted({r["n"] for r in records}):
         for medium in MEDIA:
             row = {r["method"]: r for r in records if r["n"] == n and r["medium"] == medium}
             if not row:
                 continue
-            cells = [_summary_cell(row.get(m)) for m in SUMMARY_METHODS]
+            cells = [cell(row.get(m)) for m in methods]
             c, lrn = row.get("cslp+fgmres"), row.get("learned-cslp+fgmres")
             ok = c and lrn and all("failed" not in x and x["converged"] for x in (c, lrn))
             ratio = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
             tag = medium if medium in IN_DISTRIBUTION else f"{medium} (OOD)"
             rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(rows)
+
+
+def summary_table(records) -> str:
+    """The README's table: iterations, total time, peak memory per method (what an out-of-memory row
+    would have needed), and the learned / classical iteration ratio."""
+    return _per_medium_table(records, SUMMARY_METHODS, _summary_cell)
 
 
 def _summary_cell(r) -> str:
@@ -221,31 +227,20 @@ def _summary_cell(r) -> str:
 def gpu_table(records) -> str:
     """The README's table of the GPU rows (``scripts/device_helmholtz_bench.py``): iterations, total time
     with the network's and the host's coarse LU's share, device and host peak memory, and the ratio."""
-    head = ("| n | medium | cslp+fgmres | learned-cslp+fgmres | learned / cslp iterations |")
-    rows = [head, "|---|---|---|---|---|"]
-    for n in sorted({r["n"] for r in records}):
-        for medium in MEDIA:
-            row = {r["method"]: r for r in records if r["n"] == n and r["medium"] == medium and "failed" not in r}
-            if not row:
-                continue
-            cells = []
-            for m in ("cslp+fgmres", "learned-cslp+fgmres"):
-                r = row.get(m)
-                if r is None:
-                    cells.append("not run")
-                    continue
-                net = f"network {r['network_s']:.1f} s, " if "network_s" in r else ""
-                text = (f"{r['iterations']} it, {r['total_s']:.1f} s ({net}coarse LU {r['coarse_s']:.1f} s), "
-                        f"GPU {r['device_peak_mb']:.0f} MB + host "
-                        + (f"{r['rss_peak_mb']:.0f} MB" if r.get("rss_peak_mb") is not None else "-"))
-                cells.append(text if r["converged"] else f"not converged: {r['iterations']} it, true residual "
-                             f"{r['rel_residual']:.1e}, {r['total_s']:.0f} s")
-            c, lrn = row.get("cslp+fgmres"), row.get("learned-cslp+fgmres")
-            ok = c and lrn and c["converged"] and lrn["converged"]
-            ratio = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
-            tag = medium if medium in IN_DISTRIBUTION else f"{medium} (OOD)"
-            rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {ratio} |")
-    return "\n".join(rows)
+    return _per_medium_table(records, ("cslp+fgmres", "learned-cslp+fgmres"), _gpu_cell)
+
+
+def _gpu_cell(r) -> str:
+    if r is None:
+        return "not run"
+    if "failed" in r:
+        return f"failed: {r['failed']}"
+    if not r["converged"]:
+        return f"not converged: {r['iterations']} it, true residual {r['rel_residual']:.1e}, {r['total_s']:.0f} s"
+    net = f"network {r['network_s']:.1f} s, " if "network_s" in r else ""
+    host = f"{r['rss_peak_mb']:.0f} MB" if r.get("rss_peak_mb") is not None else "-"
+    return (f"{r['iterations']} it, {r['total_s']:.1f} s ({net}coarse LU {r['coarse_s']:.1f} s), "
+            f"GPU {r['device_peak_mb']:.0f} MB + host {host}")
 
 
 def figure(records, path) -> Path:

@@ -19,7 +19,7 @@ import torch
 
 from solvers.linear.methods import HELMHOLTZ_RESTART
 from solvers.linear.preconditioners import ShiftedLaplacian
-from solvers.linear.preconditioners.shifted_laplacian import coarsenings
+from solvers.linear.preconditioners.shifted_laplacian import COARSE_KH, coarsenings
 
 from ..precond.helmholtz import load_helmholtz_net, local_kh
 from .fgmres import fgmres
@@ -94,7 +94,7 @@ def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e
     stop = None
     if coarse == "krylov":  # the hierarchy all the way down; FGMRES on the level where ShiftedLaplacian stops
         pc = ShiftedLaplacian(coarse_kh=None).setup(A, p)
-        stop = coarsenings(k2M, ShiftedLaplacian().coarse_kh, len(pc.hierarchy.levels) - 1)
+        stop = coarsenings(k2M, COARSE_KH, len(pc.hierarchy.levels) - 1)
         if stop >= len(pc.hierarchy.levels) - 1:
             raise ValueError(f"coarse='krylov': the grid cannot be coarsened below level {stop}")
     else:

@@ -1,8 +1,9 @@
 """Training data and training loop of the learned shifted-Laplacian correction (:mod:`hybrid.precond.helmholtz`).
 
 Data are the residuals that actually occur inside the solve: for each medium of a ``hybrid generate
-helmholtz`` file (its ``wave_speed`` field), ``cslp+fgmres`` is run on a point source at a random place,
-every Arnoldi vector ``r`` handed to the preconditioner is recorded, and a subset becomes samples
+helmholtz`` file (its ``wave_speed`` field), ``cslp+fgmres`` (or, given ``model``, ``learned-cslp+fgmres``:
+the residuals of the learned solve itself) is run on a point source at a random place, every Arnoldi
+vector ``r`` handed to the preconditioner is recorded, and a subset becomes samples
 ``(r1, A^{-1} r1, k h)`` with ``r1 = r - A V(r)`` the residual the classical cycle leaves and the error
 from one sparse LU per medium. The default loss is the relative error plus the relative residual that
 the predicted error would leave (``"relative+residual"``: the preconditioner rescales the network's

@@ -27,6 +27,8 @@ from .base import Preconditioner, param
 from .multigrid import GeometricMG
 
 _MULTIGRID = ("geometric", "sa")
+#: default ``coarse_kh``: the coarsest grid keeps about 2.4 points per wavelength (see ShiftedLaplacian)
+COARSE_KH = 2.6
 
 
 class ShiftedLaplacian(Preconditioner):
@@ -54,7 +56,7 @@ class ShiftedLaplacian(Preconditioner):
     symmetric = False
 
     def __init__(self, shift: float = 0.5, multigrid: str = "geometric", cycle: str = "V", omega: float = 0.8,
-                 sweeps: int = 1, coarse_kh: float | None = 2.6, coarsest: int = 8):
+                 sweeps: int = 1, coarse_kh: float | None = COARSE_KH, coarsest: int = 8):
         if not (np.isfinite(shift) and shift > 0):
             raise ValueError(f"ShiftedLaplacian: shift must be a positive number, got {shift!r}")
         if multigrid not in _MULTIGRID:
