@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--inner", type=int, default=10, help="FGMRES iterations of --coarse krylov")
     ap.add_argument("--budget", type=float, default=420.0, help="seconds after which no new row starts")
     ap.add_argument("--maxiter", type=int, default=3000)
+    ap.add_argument("--scheme", default="VNV", help="learned correction: VNV (cycle, network, cycle) or VN")
     ap.add_argument("--methods", default="cslp+fgmres,learned-cslp+fgmres")
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
@@ -119,14 +120,14 @@ def main():
             A, k2M, b, assemble_s = systems[(n, medium)]
             model = args.model if method.startswith("learned") else None
             row = solve_helmholtz(A, k2M, b, (n + 1, n + 1), model=model, device=device, coarse=args.coarse,
-                                  inner=args.inner, maxiter=args.maxiter)
+                                  inner=args.inner, maxiter=args.maxiter, scheme=args.scheme)
             row.pop("x")
             row["rss_peak_mb"] = _peak_rss_mb()  # host: this row's peak (assembly, hierarchy, solve)
             row.update({"n": n, "medium": medium, "method": method, "assemble_s": assemble_s, "device": name,
                         "distribution": "in" if medium in ("grf", "layered") else "out",
                         "threads": torch.get_num_threads()})
             if model:
-                row["model"] = Path(model).name
+                row["model"], row["scheme"] = Path(model).name, args.scheme
             if i < checks:
                 row["check"] = True  # the agreement row: includes CUDA's start-up, not a timing
             print(f"n={n:5d} {medium:12s} {method:20s} it={row['iterations']:5d} setup={row['setup_s']:6.2f}s "

@@ -140,6 +140,25 @@ def test_learned_correction_on_tensors_saves_iterations():
     assert learned["network_calls"] == learned["iterations"] and learned["accepted"] > 0
 
 
+@pytest.mark.skipif(not MODEL.exists(), reason="no shipped Helmholtz model")
+@pytest.mark.parametrize("scheme", ["VNV", "VN"])
+def test_learned_correction_on_tensors_is_the_numpy_one(scheme):
+    """Both schemes of the tensor correction give the numpy class's iterations (float32 network either
+    way, so within 2) on the same grid-ordered system."""
+    from solvers.linear.methods import HELMHOLTZ_RESTART
+    from hybrid.precond.helmholtz import LearnedShiftedLaplacian
+
+    n = 64
+    system = grid_helmholtz(wave_speed("layered", n, 99, 0), wavenumber(n), SOURCE)
+    ref = solve(LinearProblem.from_system(system),
+                FGMRES(restart=HELMHOLTZ_RESTART, precond=LearnedShiftedLaplacian(MODEL, scheme=scheme)),
+                rtol=1e-8, maxiter=500)
+    A, k2M, b, shape = _grid_system(n)
+    row = solve_helmholtz(A, k2M, b, shape, model=MODEL, scheme=scheme)
+    assert row["converged"] and ref.converged
+    assert abs(row["iterations"] - ref.iterations) <= 2
+
+
 def test_broken_model_is_switched_off_on_tensors(broken_helmholtz_net):
     net = broken_helmholtz_net
     A, k2M, b, shape = _grid_system(48)

@@ -4,8 +4,9 @@
 absorbing boundaries on all sides, a Gaussian point source of width ``2 h`` at ``(0.5, 0.8)``, wave-speed
 media of :mod:`solvers.sampling.media` (seed 99: none of them seen in training; ``grf`` and ``layered``
 are in distribution, ``dipping``, ``salt``, ``checkerboard`` out of distribution). Methods:
-``direct-mumps``, ``direct-superlu``, ``cslp+fgmres`` and ``learned-cslp+fgmres`` (with a model), each to a
-true relative residual of 1e-8.
+``direct-mumps``, ``direct-superlu``, ``cslp+fgmres``, ``cslp2+fgmres`` (two cycles per application, the
+classical counterpart of the learned method's cycle-network-cycle) and ``learned-cslp+fgmres`` (with a
+model), each to a true relative residual of 1e-8.
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
 memory (``ru_maxrss``) is its own; ``rss_base_mb`` is the process after assembly and ``rss_peak_mb``
@@ -26,7 +27,7 @@ from pathlib import Path
 IN_DISTRIBUTION = ("grf", "layered")
 OUT_OF_DISTRIBUTION = ("dipping", "salt", "checkerboard")
 MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
-METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "learned-cslp+fgmres")
+METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "cslp2+fgmres", "learned-cslp+fgmres")
 #: not run by default: the shifted Laplacian by pyamg smoothed aggregation instead of geometric multigrid
 EXTRA_METHODS = ("cslp-sa+fgmres",)
 SEED = 99
@@ -180,7 +181,7 @@ def table(records) -> str:
     return "\n".join(rows)
 
 
-SUMMARY_METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "learned-cslp+fgmres")
+SUMMARY_METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "cslp2+fgmres", "learned-cslp+fgmres")
 
 
 def _per_medium_table(records, methods, cell) -> str:

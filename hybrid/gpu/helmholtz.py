@@ -21,7 +21,7 @@ from solvers.linear.methods import HELMHOLTZ_RESTART
 from solvers.linear.preconditioners import ShiftedLaplacian
 from solvers.linear.preconditioners.shifted_laplacian import COARSE_KH, coarsenings
 
-from ..precond.helmholtz import load_helmholtz_net, local_kh
+from ..precond.helmholtz import SCHEMES, load_helmholtz_net, local_kh
 from .fgmres import fgmres
 from .multigrid import TorchCycle
 from .stencil import StencilOperator
@@ -33,12 +33,16 @@ def _sync(device):
 
 
 class TorchLearnedCorrection:
-    """``z = e1 + alpha net(r1)`` or ``e1 = cycle(r)``: :meth:`LearnedShiftedLaplacian.apply` on tensors
-    (same ``min_gain`` and ``probe`` defaults; see that class for the measured reasons)."""
+    """:meth:`LearnedShiftedLaplacian.apply` on tensors: ``e1 = cycle(r)``, then ``e1 + alpha net(r1)``
+    (``+ beta cycle(r2)`` for ``scheme="VNV"``) when the network's step passes the safeguard (same
+    ``min_gain``, ``probe`` and ``scheme`` defaults; see that class for the measured reasons)."""
 
-    def __init__(self, cycle, A: StencilOperator, net, kh: torch.Tensor, min_gain: float = 0.005, probe: int = 5):
+    def __init__(self, cycle, A: StencilOperator, net, kh: torch.Tensor, min_gain: float = 0.005, probe: int = 5,
+                 scheme: str = "VNV"):
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
         self.cycle, self.A, self.net, self.kh = cycle, A, net, kh
-        self.min_gain, self.probe = float(min_gain), int(probe)
+        self.min_gain, self.probe, self.scheme = float(min_gain), int(probe), scheme
         self.stats = {"network_s": 0.0, "network_calls": 0, "accepted": 0, "rejected": 0, "switched_off": 0}
         self._off = False
 
@@ -54,6 +58,11 @@ class TorchLearnedCorrection:
         self.stats["network_calls"] += 1
         return e2
 
+    def _ls_step(self, d, r):
+        Ad = self.A @ d
+        den = float(torch.vdot(Ad.reshape(-1), Ad.reshape(-1)).real)
+        return (torch.vdot(Ad.reshape(-1), r.reshape(-1)) / den if den > 0 else 0.0), Ad
+
     def __call__(self, r: torch.Tensor) -> torch.Tensor:
         e1 = self.cycle(r)
         if self.net is None or self._off:
@@ -62,13 +71,16 @@ class TorchLearnedCorrection:
         n1 = float(torch.linalg.vector_norm(r1))
         e2 = self.correction(r1)
         if n1 > 0 and bool(torch.all(torch.isfinite(e2))):
-            Ae2 = self.A @ e2
-            den = float(torch.vdot(Ae2.reshape(-1), Ae2.reshape(-1)).real)
-            if den > 0:
-                alpha = torch.vdot(Ae2.reshape(-1), r1.reshape(-1)) / den
-                if float(torch.linalg.vector_norm(r1 - alpha * Ae2)) <= (1.0 - self.min_gain) * n1:
-                    self.stats["accepted"] += 1
-                    return e1 + alpha * e2
+            alpha, Ae2 = self._ls_step(e2, r1)
+            r2 = r1 - alpha * Ae2
+            if float(torch.linalg.vector_norm(r2)) <= (1.0 - self.min_gain) * n1:
+                self.stats["accepted"] += 1
+                z = e1 + alpha * e2
+                if self.scheme == "VNV":
+                    e3 = self.cycle(r2)
+                    beta, _ = self._ls_step(e3, r2)
+                    z = z + beta * e3
+                return z
         self.stats["rejected"] += 1
         if self.stats["accepted"] == 0 and self.stats["rejected"] >= self.probe:
             self._off = True
@@ -78,12 +90,12 @@ class TorchLearnedCorrection:
 
 def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e-8,
                     restart: int = HELMHOLTZ_RESTART, maxiter: int = 3000, coarse: str = "cpu",
-                    inner: int = 10) -> dict:
+                    inner: int = 10, scheme: str = "VNV") -> dict:
     """Solve the grid-ordered Helmholtz system ``A x = b`` by FGMRES with the shifted-Laplacian cycle
     (``model=None``: ``cslp+fgmres``) or its learned correction (a :class:`HelmholtzNet` or checkpoint
     path: ``learned-cslp+fgmres``) on ``device``. ``coarse``: how the coarsest grid of the cycle is solved
     (:class:`~hybrid.gpu.multigrid.TorchCycle`: the host's LU, CuPy, or ``"krylov"`` with ``inner``
-    FGMRES iterations on the device). Returns a benchmark row: iterations, setup / solve /
+    FGMRES iterations on the device); ``scheme``: that of the learned correction. Returns a benchmark row: iterations, setup / solve /
     network / coarse-solve seconds, true relative residual (float64, CPU), peak device memory (CUDA),
     and the solution ``x`` (numpy, grid order) under ``"x"``."""
     device = torch.device(device)
@@ -107,7 +119,7 @@ def solve_helmholtz(A, k2M, b, shape, model=None, device="cpu", rtol: float = 1e
     if model is not None:
         net = (model if isinstance(model, torch.nn.Module) else load_helmholtz_net(model, device)).to(device).eval()
         kh = torch.as_tensor(local_kh(k2M, tuple(shape)), dtype=torch.float32, device=device)[None, None]
-        M = TorchLearnedCorrection(cycle, A_op, net, kh)
+        M = TorchLearnedCorrection(cycle, A_op, net, kh, scheme=scheme)
     bt = torch.as_tensor(np.asarray(b).reshape(shape), dtype=torch.complex128, device=device)
     _sync(device)
     setup_s = time.perf_counter() - t0

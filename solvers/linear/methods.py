@@ -43,6 +43,7 @@ METHODS: dict[str, Callable[[], Algorithm]] = {
     "ilu+gmres": lambda: GMRES(restart=50, precond=ILU()),
     # Helmholtz: one geometric V-cycle of the complex shifted Laplacian (shift 0.5) inside FGMRES(30)
     "cslp+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian()),
+    "cslp2+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian(cycles=2)),
     "cslp-sa+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian(multigrid="sa")),
     "direct-superlu": lambda: Direct("superlu"),
     "direct-mumps": lambda: Direct("mumps"),

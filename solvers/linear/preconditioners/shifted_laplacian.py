@@ -48,6 +48,9 @@ class ShiftedLaplacian(Preconditioner):
         needed 115 FGMRES iterations, down to 33 x 33 (k h = 2.5) 66, and the exact shifted-Laplacian
         inverse 67. ``None``: coarsen down to ``coarsest`` cells.
     coarsest : (geometric) never coarsen below this many cells per side.
+    cycles : cycles per application, each on the residual the previous ones left (a stationary
+        iteration: 2 is the classical counterpart of the learned correction's two cycles, see
+        :mod:`hybrid.precond.helmholtz`).
 
     ``setup(A, p)`` reads ``k2M`` from ``p.operators`` (``LinearSystem.aux`` of :class:`solvers.Helmholtz`).
     Traits: linear (a fixed cycle), not symmetric (complex, non-Hermitian): use GMRES or FGMRES.
@@ -56,7 +59,7 @@ class ShiftedLaplacian(Preconditioner):
     symmetric = False
 
     def __init__(self, shift: float = 0.5, multigrid: str = "geometric", cycle: str = "V", omega: float = 0.8,
-                 sweeps: int = 1, coarse_kh: float | None = COARSE_KH, coarsest: int = 8):
+                 sweeps: int = 1, coarse_kh: float | None = COARSE_KH, coarsest: int = 8, cycles: int = 1):
         if not (np.isfinite(shift) and shift > 0):
             raise ValueError(f"ShiftedLaplacian: shift must be a positive number, got {shift!r}")
         if multigrid not in _MULTIGRID:
@@ -65,7 +68,9 @@ class ShiftedLaplacian(Preconditioner):
             raise ValueError(f"ShiftedLaplacian: unknown cycle {cycle!r}; use one of {', '.join(CYCLES)}")
         if not (0 < omega <= 1):
             raise ValueError(f"ShiftedLaplacian: Jacobi weight omega must be in (0, 1], got {omega!r}")
-        self.shift, self.multigrid, self.cycle = float(shift), multigrid, cycle
+        if int(cycles) != cycles or cycles < 1:
+            raise ValueError(f"ShiftedLaplacian: cycles must be a positive integer, got {cycles!r}")
+        self.shift, self.multigrid, self.cycle, self.cycles = float(shift), multigrid, cycle, int(cycles)
         self.omega, self.sweeps, self.coarsest = float(omega), int(sweeps), int(coarsest)
         self.coarse_kh = None if coarse_kh is None else float(coarse_kh)
 
@@ -107,11 +112,16 @@ class ShiftedLaplacian(Preconditioner):
         return self
 
     def apply(self, r):
-        return self._apply(np.asarray(r, dtype=np.complex128))
+        r = np.asarray(r, dtype=np.complex128)
+        z = self._apply(r)
+        for _ in range(self.cycles - 1):
+            z += self._apply(r - self.A @ z)
+        return z
 
     def __repr__(self):
         return (f"ShiftedLaplacian(shift={self.shift}, multigrid={self.multigrid!r}, cycle={self.cycle!r}, "
-                f"omega={self.omega}, sweeps={self.sweeps}, coarse_kh={self.coarse_kh}, coarsest={self.coarsest})")
+                f"omega={self.omega}, sweeps={self.sweeps}, coarse_kh={self.coarse_kh}, coarsest={self.coarsest}, "
+                f"cycles={self.cycles})")
 
 
 def nodal_kh(k2M) -> np.ndarray:
