@@ -48,7 +48,8 @@ def _part(d, name, device):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(ROOT / ".gpu" / "helmholtz_data.npz"))
+    ap.add_argument("--data", default=str(ROOT / ".gpu" / "helmholtz_data.npz"),
+                    help="one or more (comma-separated) files of scripts/device_helmholtz_data.py; every size in them trains")
     ap.add_argument("--out", default=".")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
@@ -61,27 +62,41 @@ def main():
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--half", action="store_true", help="store the weights as float16 (smaller file)")
     ap.add_argument("--init", default=None, help="fine-tune this checkpoint (its channels/depth) instead of a new net")
+    ap.add_argument("--implicit", action="store_true",
+                    help="with an implicit layer on the coarsest grid (added to an --init network without one)")
+    ap.add_argument("--equal-sizes", action="store_true", help="draw every resolution equally often")
     a = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-    d = np.load(a.data)
-    train_sets = [_part(d, "tr64", device), _part(d, "tr128", device)]
+    files = [np.load(f) for f in a.data.split(",")]
+    sizes = sorted(((int(k[2:-3]), i) for i, d in enumerate(files) for k in d.files
+                    if k.startswith("tr") and k.endswith("_r1")))   # (n, file) of every training set
+    train_sets = [_part(files[i], f"tr{n}", device) for n, i in sizes]
     cfg = HelmholtzTrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, channels=a.channels, depth=a.depth,
                                loss=a.loss, max_seconds=a.max_seconds, augment=not a.no_augment,
-                               residual_weight=a.residual_weight)
+                               residual_weight=a.residual_weight, implicit=a.implicit, equal_sizes=a.equal_sizes)
     t0 = time.perf_counter()
     start, init_extra = None, None
     if a.init:
         from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
 
-        start = _checkpoint_module().load_net(a.init, "helmholtz-cslp-correction",
-                                              lambda c: HelmholtzNet(HelmholtzNetConfig(**c)), device).float()
-        a.channels, a.depth = start.config.channels, start.config.depth
-        init_extra = torch.load(a.init, map_location="cpu", weights_only=True).get("extra", {})
+        def build(c):
+            return HelmholtzNet(HelmholtzNetConfig(**{**c, "implicit": c.get("implicit", False) or a.implicit}))
+
+        payload = torch.load(a.init, map_location="cpu", weights_only=True)
+        start = build(payload["config"])
+        missing, unexpected = start.load_state_dict(payload["state_dict"], strict=False)
+        if unexpected or any(not k.startswith("unet.bottleneck.") for k in missing):
+            raise ValueError(f"{a.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
+        start = start.float().to(device)
+        a.channels, a.depth, a.implicit = start.config.channels, start.config.depth, start.config.implicit
+        init_extra = payload.get("extra", {})
     net, info = train(train_sets, cfg, device=device, log=print, net=start)
     info["device"] = name
-    info["test64"] = evaluate(net, {k: v.cpu().numpy() for k, v in _part(d, "te64", "cpu").items()}, device, loss=a.loss)
-    info["test128"] = evaluate(net, {k: v.cpu().numpy() for k, v in _part(d, "te128", "cpu").items()}, device, loss=a.loss)
+    for n, i in sizes:
+        if f"te{n}_r1" in files[i].files:
+            te = {k: v.cpu().numpy() for k, v in _part(files[i], f"te{n}", "cpu").items()}
+            info[f"test{n}"] = evaluate(net, te, device, loss=a.loss)
     info["wall_s"] = time.perf_counter() - t0
     info["config"] = vars(a)
     print(json.dumps(info, indent=1))

@@ -308,3 +308,50 @@ def test_resume_matches_uninterrupted(dataset, tmp_path, monkeypatch):
     np.testing.assert_allclose(resumed.history["train_loss"], full.history["train_loss"], rtol=1e-5)
     with pytest.raises(ValueError, match="run of 4 epochs"):
         Trainer("unet", SMALL["unet"], dataset, tmp_path / "b", TrainConfig(epochs=9, n_train=30, n_test=10)).resume()
+
+
+# ---- the implicit layer (hybrid.operators.implicit, Lerer et al. 2024) -------------------------------------
+def test_implicit_layer_inverts_its_stencil_and_sees_the_whole_grid():
+    """``solve`` inverts the per-channel 3x3 stencil away from the grid's edge (to the regularization);
+    at initialization (gamma = 0) the layer is the identity; a weakly screened stencil makes an output
+    pixel in one corner depend on the input in the opposite corner (the field of view a stack of 3x3
+    convolutions lacks), without periodic wrap-around (the zero padding)."""
+    import torch.nn.functional as F
+
+    from hybrid.operators.implicit import ImplicitStencil
+
+    torch.manual_seed(0)
+    layer = ImplicitStencil(3, eps=1e-8).double()
+    x = torch.randn(2, 3, 17, 17, dtype=torch.float64)
+    assert torch.equal(layer(x), x)
+    with torch.no_grad():
+        layer.kernel.add_(0.05 * torch.randn_like(layer.kernel))
+        u = layer.solve(x)
+        Ku = F.conv2d(F.pad(u, (1, 1, 1, 1)), layer.kernel.flip(-1, -2)[:, None], groups=3)
+    np.testing.assert_allclose(Ku[..., 1:-1, 1:-1], x[..., 1:-1, 1:-1], atol=1e-5)
+    weak = ImplicitStencil(1, shift=0.01).double()   # a weakly screened Poisson solve: a long reach
+    with torch.no_grad():
+        weak.gamma.fill_(1.0)
+    xin = torch.zeros(1, 1, 17, 17, dtype=torch.float64, requires_grad=True)
+    weak(xin)[0, 0, 0, 0].backward()
+    assert xin.grad[0, 0, -1, -1] > 1e-3 * xin.grad[0, 0, 0, 1]     # the far corner is seen
+    delta = torch.zeros(1, 1, 17, 17, dtype=torch.float64)
+    delta[0, 0, 8, 0] = 1.0
+    u = weak.solve(delta)[0, 0, 8]
+    assert u[16] < 0.5 * u[1]      # 16 cells away, not 1 across a periodic wrap
+
+
+def test_helmholtz_net_with_implicit_layer_round_trips(tmp_path):
+    from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
+    from hybrid.precond.helmholtz import load_helmholtz_net, save_helmholtz_net
+
+    torch.manual_seed(0)
+    net = HelmholtzNet(HelmholtzNetConfig(channels=4, depth=2, implicit=True))
+    with torch.no_grad():
+        net.unet.bottleneck.gamma.fill_(0.3)
+    r, kh = torch.randn(1, 2, 33, 33), torch.rand(1, 1, 33, 33)
+    back = load_helmholtz_net(save_helmholtz_net(tmp_path / "n.pt", net), "cpu")
+    assert back.config.implicit
+    torch.testing.assert_close(back(r, kh), net.eval()(r, kh))
+    plain = HelmholtzNet(HelmholtzNetConfig(channels=4, depth=2))
+    assert net.parameter_count() == plain.parameter_count() + 16 * 9 + 16

@@ -45,6 +45,8 @@ class UNet(nn.Module):
         self.down = nn.ModuleList([_block(cin if i == 0 else c * 2 ** (i - 1), c * 2**i)
                                    for i in range(d)])
         self.bottom = _block(c * 2 ** (d - 1), c * 2**d)
+        #: applied after the bottom block, on the coarsest grid (identity; e.g. an implicit layer, HelmholtzNet)
+        self.bottleneck = nn.Identity()
         self.up = nn.ModuleList([nn.ConvTranspose2d(c * 2 ** (i + 1), c * 2**i, 2, stride=2) for i in reversed(range(d))])
         self.dec = nn.ModuleList([_block(c * 2 ** (i + 1), c * 2**i) for i in reversed(range(d))])
         self.head = nn.Conv2d(c, config.out_channels, 1)
@@ -62,7 +64,7 @@ class UNet(nn.Module):
             x = block(x)
             skips.append(x)
             x = F.max_pool2d(x, 2)
-        x = self.bottom(x)
+        x = self.bottleneck(self.bottom(x))
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
         return self.head(x)[..., :ny, :nx]

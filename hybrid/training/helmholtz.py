@@ -159,6 +159,8 @@ class HelmholtzTrainConfig:
     loss: str = "relative+residual"
     residual_weight: float = 1.0
     augment: bool = True
+    implicit: bool = False       # HelmholtzNetConfig.implicit of a new network
+    equal_sizes: bool = False    # draw each resolution equally often (default: in proportion to its samples)
 
 
 def _rotate_phase(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -185,7 +187,8 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
     (fine-tuning; ``cfg.channels``/``depth`` are then its own). Returns ``(net, info)``."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = (net if net is not None else HelmholtzNet(HelmholtzNetConfig(cfg.channels, cfg.depth))).to(device).train()
+    net = (net if net is not None else HelmholtzNet(HelmholtzNetConfig(cfg.channels, cfg.depth, cfg.implicit)))
+    net = net.to(device).train()
     loss_fn = LOSSES[cfg.loss]
     if cfg.loss == "relative+residual":
         loss_fn = functools.partial(loss_fn, weight=cfg.residual_weight)
@@ -196,7 +199,7 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
     t0, losses = time.perf_counter(), []
     step = 0
     for step in range(cfg.steps):
-        d = data[rng.choice(len(data), p=sizes / sizes.sum())]
+        d = data[rng.choice(len(data), p=None if cfg.equal_sizes else sizes / sizes.sum())]
         idx = torch.as_tensor(rng.choice(len(d["r1"]), min(cfg.batch, len(d["r1"])), replace=False), device=device)
         r1, e, kh = d["r1"][idx], d["e"][idx], d["kh"][idx]
         if cfg.augment:
