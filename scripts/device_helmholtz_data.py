@@ -9,7 +9,7 @@ Output (``--out``, default .gpu/helmholtz_data.npz): for each file ``tr{n}_*`` (
 defaults above: under the 64 MiB that travels to a lent GPU machine.
 
 Run: python scripts/device_helmholtz_data.py m64.h5 m128.h5 [--vectors 12] [--test 8,2] [--max-train 0,120]
-     [--model CHECKPOINT (record the residuals inside learned-cslp+fgmres with this network)]
+     [--model CHECKPOINT (record the residuals inside learned-cslp+fgmres with this network) [--scheme VN]]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--out", type=Path, default=Path(".gpu/helmholtz_data.npz"))
     ap.add_argument("--model", type=Path, default=None,
                     help="record the residuals inside learned-cslp+fgmres with this checkpoint (default: cslp+fgmres)")
+    ap.add_argument("--scheme", default="VNV", help="the learned correction's scheme with --model (VNV or VN)")
     a = ap.parse_args()
     tests = [int(t) for t in a.test.split(",")]
     caps = [int(t) for t in a.max_train.split(",")]
@@ -41,7 +42,7 @@ def main():
         n = c.shape[-1] - 1
         k = tests[min(i, len(tests) - 1)]
         for part, media, seed in (("tr", c[:-k], 2 * i), ("te", c[-k:], 2 * i + 1)):
-            d = collect(media, a.vectors, seed=seed, log=print, model=a.model)
+            d = collect(media, a.vectors, seed=seed, log=print, model=a.model, scheme=a.scheme)
             cap = caps[min(i, len(caps) - 1)] if part == "tr" else 0
             m = len(d["r1"]) if not cap else min(cap, len(d["r1"]))
             med = d["medium"]

@@ -7,11 +7,12 @@ collected here by :func:`hybrid.training.helmholtz.collect` and carried as one f
 :func:`hybrid.training.helmholtz.train`, which imports nothing but torch and numpy. Writes the
 checkpoint (the :mod:`hybrid.precond.net_checkpoint` format) and a JSON summary.
 
-Run: python3 scripts/device_helmholtz_train.py --data .gpu/helmholtz_data.npz --out DIR [--steps 3000]
-     [--loss relative+residual] [--init CHECKPOINT (fine-tune)]. Runs on the CPU too (the shipped
-     bench/models/helmholtz_cslp.pt: the H200 run, then two CPU fine-tunings of 2500 steps with the
-     relative+residual loss, lr 5e-4, batch 16, on classical-solve and then in-solve residuals; the
-     README's Helmholtz section has the commands).
+Run: python3 scripts/device_helmholtz_train.py --data FILE[,FILE...] --out DIR [--steps 3000]
+     [--loss relative+residual] [--init CHECKPOINT (fine-tune)] [--equal-sizes] [--implicit]. Every size
+     in the files trains (``tr64``, ``tr128``, ``tr256``, ...). Runs on the CPU too (the shipped
+     bench/models/helmholtz_cslp.pt: the H200 run, then three CPU fine-tunings with the relative+residual
+     loss, lr 5e-4, batch 16: on classical-solve residuals, on in-solve residuals, on in-solve residuals of
+     the cycle-network-cycle scheme at 64, 128 and 256; the README's Helmholtz section has the commands).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main():
     ap.add_argument("--implicit", action="store_true",
                     help="with an implicit layer on the coarsest grid (added to an --init network without one)")
     ap.add_argument("--equal-sizes", action="store_true", help="draw every resolution equally often")
+    ap.add_argument("--implicit-lr-factor", type=float, default=1.0, help="learning rate of the implicit layer / --lr")
     a = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
@@ -74,7 +76,8 @@ def main():
     train_sets = [_part(files[i], f"tr{n}", device) for n, i in sizes]
     cfg = HelmholtzTrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, channels=a.channels, depth=a.depth,
                                loss=a.loss, max_seconds=a.max_seconds, augment=not a.no_augment,
-                               residual_weight=a.residual_weight, implicit=a.implicit, equal_sizes=a.equal_sizes)
+                               residual_weight=a.residual_weight, implicit=a.implicit, equal_sizes=a.equal_sizes,
+                               implicit_lr_factor=a.implicit_lr_factor)
     t0 = time.perf_counter()
     start, init_extra = None, None
     if a.init:

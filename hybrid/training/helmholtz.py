@@ -30,15 +30,15 @@ PPW = 10.0
 
 
 def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: int = 80, seed: int = 0,
-            ppw: float = PPW, log=None, model=None) -> dict:
+            ppw: float = PPW, log=None, model=None, scheme: str = "VNV") -> dict:
     """Samples ``r1, e`` (N, 2, H, W) and ``kh`` (N, 1, H, W), float32, and the index of each sample's
     medium (``medium``, N), from media ``speeds`` (M, H, W).
 
     ``model`` (a :class:`HelmholtzNet` or a checkpoint path): record the Arnoldi vectors of the solve
     preconditioned by :class:`~hybrid.precond.helmholtz.LearnedShiftedLaplacian` with this network
-    (DAgger-style: the residuals that occur inside the learned solve) instead of the classical cycle's;
-    the samples are still ``r1 = r - A V(r)`` with ``V`` the classical cycle (the network's input at
-    inference) and ``A^{-1} r1``."""
+    (DAgger-style: the residuals that occur inside the learned solve, with the correction's ``scheme``)
+    instead of the classical cycle's; the samples are still ``r1 = r - A V(r)`` with ``V`` the classical
+    cycle (the network's input at inference) and ``A^{-1} r1``."""
     import scipy.sparse.linalg as spla
     from solvers.linear import FGMRES, LinearProblem, solve
     from solvers.linear.preconditioners import Preconditioner, ShiftedLaplacian
@@ -59,7 +59,7 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
             pc = ShiftedLaplacian().setup(system.A, lp.p)  # one hierarchy: recorded in the solve, reused below
             solver_pc = pc
         else:  # the learned preconditioner drives the solve; its classical cycle makes the samples
-            solver_pc = LearnedShiftedLaplacian(model).setup(system.A, lp.p)
+            solver_pc = LearnedShiftedLaplacian(model, scheme=scheme).setup(system.A, lp.p)
             pc = solver_pc.classical
         seen = []
 
@@ -161,6 +161,8 @@ class HelmholtzTrainConfig:
     augment: bool = True
     implicit: bool = False       # HelmholtzNetConfig.implicit of a new network
     equal_sizes: bool = False    # draw each resolution equally often (default: in proportion to its samples)
+    implicit_lr_factor: float = 1.0  # learning rate of the implicit layer / that of the rest (a layer added
+                                     # to a trained network starts from zero and has further to go)
 
 
 def _rotate_phase(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -192,7 +194,9 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
     loss_fn = LOSSES[cfg.loss]
     if cfg.loss == "relative+residual":
         loss_fn = functools.partial(loss_fn, weight=cfg.residual_weight)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    implicit = [p for name, p in net.named_parameters() if name.startswith("unet.bottleneck.")]
+    rest = [p for name, p in net.named_parameters() if not name.startswith("unet.bottleneck.")]
+    opt = torch.optim.Adam([{"params": rest}, {"params": implicit, "lr": cfg.lr * cfg.implicit_lr_factor}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     data = [{k: torch.as_tensor(samples_k[k], device=device) for k in ("r1", "e", "kh")} for samples_k in samples]
     sizes = np.array([len(d["r1"]) for d in data], dtype=float)
