@@ -25,8 +25,9 @@ One application for an Arnoldi vector ``r`` (inside FGMRES):
 
 The map is nonlinear in ``r`` (network, accept test): use FGMRES.
 
-Measured alternatives (iteration counts of FGMRES(30) to 1e-8, layered medium, the shipped network;
-numbers in the README): the second cycle of step 6 took n = 512 from 110 to 88 iterations and the time
+Measured alternatives (iteration counts of FGMRES(30) to 1e-8, layered medium, the network before the
+shipped one, ``bench/models/helmholtz_cslp_inloop_vn.pt``; numbers in the README): the second cycle of
+step 6 took n = 512 from 110 to 88 iterations and the time
 down with them (a cycle costs less than a network call); the network first and then one cycle on its
 residual (``N V``, as Lerer, Ben-Yair & Treister 2024) 101; two network calls per application (``V N
 N``) 96 at twice the network time; one or two damped-Jacobi sweeps on the network's output 48 against 50
