@@ -87,6 +87,8 @@ def main():
             return HelmholtzNet(HelmholtzNetConfig(**{**c, "implicit": c.get("implicit", False) or a.implicit}))
 
         payload = torch.load(a.init, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("kind") != "helmholtz-cslp-correction":
+            raise ValueError(f"{a.init}: not a helmholtz-cslp-correction checkpoint")
         start = build(payload["config"])
         missing, unexpected = start.load_state_dict(payload["state_dict"], strict=False)
         if unexpected or any(not k.startswith("unet.bottleneck.") for k in missing):

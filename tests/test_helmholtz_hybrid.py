@@ -320,3 +320,38 @@ def test_w_and_f_cycles_contract_faster_than_v():
     assert rate["W"] <= rate["V"] * 1.01 and rate["F"] <= rate["V"] * 1.01, rate
     with pytest.raises(ValueError, match="unknown multigrid cycle 'X'"):
         h.cycle(b, "X")
+
+
+def test_training_script_takes_several_files_and_adds_an_implicit_layer(tmp_path):
+    """``scripts/device_helmholtz_train.py``: every size of every ``--data`` file trains and is tested; an
+    ``--init`` network without an implicit layer gets one (``--implicit``) and keeps its other weights; a
+    checkpoint of another kind is refused by name."""
+    import torch
+
+    from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
+    from hybrid.precond.helmholtz import load_helmholtz_net, save_helmholtz_net
+
+    rng = np.random.default_rng(0)
+
+    def part(n, count):
+        f = lambda *s: rng.standard_normal(s).astype(np.float16)  # noqa: E731
+        return {"r1": f(count, 2, n + 1, n + 1), "e": f(count, 2, n + 1, n + 1), "kh": np.abs(f(1, 1, n + 1, n + 1)),
+                "medium": np.zeros(count, dtype=np.int16)}
+
+    for name, n in (("a.npz", 16), ("b.npz", 24)):
+        np.savez(tmp_path / name, **{f"{p}{n}_{k}": v for p in ("tr", "te") for k, v in part(n, 4).items()})
+    torch.manual_seed(0)
+    init = save_helmholtz_net(tmp_path / "init.pt", HelmholtzNet(HelmholtzNetConfig(channels=4, depth=2)))
+    script = str(ROOT / "scripts" / "device_helmholtz_train.py")
+    base = [sys.executable, script, "--data", f"{tmp_path / 'a.npz'},{tmp_path / 'b.npz'}", "--steps", "2",
+            "--batch", "2", "--out", str(tmp_path / "run")]
+    r = subprocess.run(base + ["--init", str(init), "--implicit", "--equal-sizes"], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.loads((tmp_path / "run" / "helmholtz_train_c4d2.json").read_text())
+    assert {"test16", "test24"} <= set(info) and info["steps"] == 2
+    net = load_helmholtz_net(tmp_path / "run" / "helmholtz_cslp_c4d2.pt")
+    assert net.config.implicit and net.parameter_count() == load_helmholtz_net(init).parameter_count() + 16 * 9 + 16
+    torch.save({"kind": "learned-amg", "state_dict": {}, "config": {}}, tmp_path / "other.pt")
+    r = subprocess.run(base + ["--init", str(tmp_path / "other.pt")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and "not a helmholtz-cslp-correction checkpoint" in r.stderr
