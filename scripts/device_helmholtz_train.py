@@ -86,16 +86,10 @@ def main():
         def build(c):
             return HelmholtzNet(HelmholtzNetConfig(**{**c, "implicit": c.get("implicit", False) or a.implicit}))
 
-        payload = torch.load(a.init, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("kind") != "helmholtz-cslp-correction":
-            raise ValueError(f"{a.init}: not a helmholtz-cslp-correction checkpoint")
-        start = build(payload["config"])
-        missing, unexpected = start.load_state_dict(payload["state_dict"], strict=False)
-        if unexpected or any(not k.startswith("unet.bottleneck.") for k in missing):
-            raise ValueError(f"{a.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
-        start = start.float().to(device)
+        start = _checkpoint_module().load_net(a.init, "helmholtz-cslp-correction", build, "cpu",
+                                              new_layers="unet.bottleneck.").float().to(device)
         a.channels, a.depth, a.implicit = start.config.channels, start.config.depth, start.config.implicit
-        init_extra = payload.get("extra", {})
+        init_extra = torch.load(a.init, map_location="cpu", weights_only=True).get("extra", {})
     net, info = train(train_sets, cfg, device=device, log=print, net=start)
     info["device"] = name
     for n, i in sizes:

@@ -355,3 +355,15 @@ def test_helmholtz_net_with_implicit_layer_round_trips(tmp_path):
     torch.testing.assert_close(back(r, kh), net.eval()(r, kh))
     plain = HelmholtzNet(HelmholtzNetConfig(channels=4, depth=2))
     assert net.parameter_count() == plain.parameter_count() + 16 * 9 + 16
+    # a plain checkpoint loads into the implicit network only where the missing weights are the new layer's
+    from hybrid.precond.net_checkpoint import load_net
+
+    path = save_helmholtz_net(tmp_path / "plain.pt", plain)
+    grown = load_net(path, "helmholtz-cslp-correction",
+                     lambda c: HelmholtzNet(HelmholtzNetConfig(**{**c, "implicit": True})), new_layers="unet.bottleneck.")
+    assert float(grown.unet.bottleneck.gamma.abs().max()) == 0.0
+    torch.testing.assert_close(grown(r, kh), plain.eval()(r, kh))
+    with pytest.raises(ValueError, match="weights do not fit"):
+        load_net(path, "helmholtz-cslp-correction", lambda c: HelmholtzNet(HelmholtzNetConfig(**{**c, "implicit": True})))
+    with pytest.raises(ValueError, match="weights do not fit"):
+        load_net(path, "helmholtz-cslp-correction", lambda c: HelmholtzNet(HelmholtzNetConfig(channels=4, depth=3)))

@@ -19,8 +19,11 @@ def save_net(path, kind: str, net, extra: dict | None = None) -> Path:
     return path
 
 
-def load_net(path, kind: str, build: Callable[[dict], torch.nn.Module], device="cpu") -> torch.nn.Module:
-    """``build(config_dict)`` makes the untrained network; its weights come from the file; eval mode."""
+def load_net(path, kind: str, build: Callable[[dict], torch.nn.Module], device="cpu",
+             new_layers: str | None = None) -> torch.nn.Module:
+    """``build(config_dict)`` makes the untrained network; its weights come from the file; eval mode.
+    ``new_layers``: a parameter-name prefix that may be missing from the file (layers ``build`` adds to a
+    trained network, which keep their initial values); any other mismatch is refused."""
     try:
         payload = torch.load(Path(path), map_location=device, weights_only=True)
     except FileNotFoundError:
@@ -32,6 +35,13 @@ def load_net(path, kind: str, build: Callable[[dict], torch.nn.Module], device="
         found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path}: not a {kind} checkpoint (kind={found!r})")
     net = build(payload["config"])
-    net.load_state_dict(payload["state_dict"])
+    try:
+        missing, unexpected = net.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as e:  # a weight of another shape
+        raise ValueError(f"{path}: the {kind} weights do not fit the network ({str(e).splitlines()[-1].strip()[:200]})") from None
+    missing = [k for k in missing if not (new_layers and k.startswith(new_layers))]
+    if missing or unexpected:
+        raise ValueError(f"{path}: the {kind} weights do not fit the network (missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]})")
     net.eval()
     return net
