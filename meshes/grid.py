@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from . import _mpi  # noqa: F401
@@ -105,8 +107,18 @@ class GridView:
         flat = array.reshape(*array.shape[:-2], -1)
         return flat[..., self.grid_of_dof]
 
+    def detached(self) -> "GridView":
+        """The same permutation without a reference to the space (and so to the mesh): what a solver that
+        only maps dofs to pixels keeps, so that the mesh can be freed after assembly."""
+        view = copy.copy(self)
+        view.space = None
+        return view
+
     def function(self, array, name: str = "f") -> fem.Function:
         """A dolfinx Function on the view's space holding the grid ``array``."""
+        if self.space is None:
+            raise ValueError("this GridView was detached from its space (GridView.detached()): it maps arrays "
+                             "but makes no Functions")
         u = fem.Function(self.space, name=name)
         u.x.array[:] = self.to_dofs(array)
         return u

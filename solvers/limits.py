@@ -46,3 +46,29 @@ def check_disk(what: str, nbytes: int, path, free: int | None = None) -> None:
     if nbytes > free:
         raise ValueError(f"{what}: the dataset would take about {nbytes / 1e9:.3g} GB on disk, and {free / 1e9:.3g} GB "
                          f"are free at {Path(path).resolve().parent}")
+
+
+def release_memory() -> None:
+    """Collect garbage and give the C heap's free memory back to the OS (glibc ``malloc_trim``; nothing
+    elsewhere). Freed mesh and assembly data stay in glibc's heap otherwise: after assembling Helmholtz at
+    n = 1024 and dropping the mesh, the process kept 900 MB resident, 410 MB after the trim."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def resident_mb() -> float | None:
+    """Current resident memory of this process in MB (``None`` where ``/proc`` does not say)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None

@@ -74,6 +74,28 @@ def test_gridview_orientation_matches_coordinates():
     np.testing.assert_allclose(view.to_grid(u), X + 10 * Y, atol=1e-13)
 
 
+def test_detached_gridview_maps_the_same_without_the_mesh(rng):
+    view = meshes.GridView(meshes.unit_square(6))
+    free = view.detached()
+    assert free.space is None and view.space is not None
+    a = rng.standard_normal((7, 7))
+    assert np.array_equal(free.to_dofs(a), view.to_dofs(a))
+    with pytest.raises(ValueError, match="detached"):
+        free.function(a)
+
+
+def test_release_memory_and_resident_size():
+    from solvers.limits import release_memory, resident_mb
+
+    before = resident_mb()
+    assert before is not None and before > 10
+    big = np.ones(50_000_000 // 8)  # 50 MB, touched
+    assert resident_mb() > before + 30
+    del big
+    release_memory()
+    assert resident_mb() < before + 30
+
+
 def test_gridview_rejects_wrong_shapes_and_spaces():
     m = meshes.unit_square(4)
     view = meshes.GridView(m)

@@ -51,7 +51,7 @@ def needed_mb(record) -> float | None:
     return float(est.group(1)) + record["rss_base_mb"] if est and "rss_base_mb" in record else None
 
 
-def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart, queue):
+def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, queue):
     import os
     import resource
 
@@ -65,6 +65,7 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart,
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     oom = f"out of memory (limit {memory_gb:.1f} GB)" if memory_gb else "out of memory"
     try:
+        from solvers.limits import release_memory, resident_mb
         from solvers.linear import LinearProblem, solve
         from solvers.problems.helmholtz import grid_helmholtz, wavenumber
         from solvers.sampling.media import wave_speed
@@ -72,22 +73,30 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, restart,
         t0 = time.perf_counter()
         system = grid_helmholtz(wave_speed(medium, n, SEED, 0), wavenumber(n), SOURCE)
         assemble_s = time.perf_counter() - t0
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        assembly_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # the solvers need A, b, the shifted Laplacian's k2M and the grid's dof order, not the mesh: free it
+        # (1.3 GB at n = 2048) and the assembly's garbage for every method alike
+        lp = LinearProblem.from_system(system)
+        if lp.p.grid is not None:
+            lp = dataclasses.replace(lp, p=dataclasses.replace(lp.p, grid=lp.p.grid.detached()))
+        dofs = int(system.A.shape[0])
+        del system
+        release_memory()
+        base = resident_mb() or assembly_peak
         from ..commands.solve import make_method
 
         alg = make_method(method, model if method.startswith("learned") else None, device)
-        if restart is not None and hasattr(alg, "restart"):
-            alg = dataclasses.replace(alg, restart=int(restart))
-        lp = LinearProblem.from_system(system)
+        for key, value in (fgmres or {}).items():
+            if hasattr(alg, key):
+                alg = dataclasses.replace(alg, **{key: value})
         sol = solve(lp, alg, rtol=rtol, maxiter=maxiter)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         pc_stats = sol.stats.get("precond", {}) or {}
         rec = {"iterations": sol.iterations, "setup_s": sol.stats["setup_s"], "solve_s": sol.stats["solve_s"],
                "total_s": sol.stats["setup_s"] + sol.stats["solve_s"], "assemble_s": assemble_s,
                "rel_residual": sol.residual, "converged": bool(sol.converged and sol.residual <= rtol),
-               "retcode": sol.retcode.name, "rss_base_mb": base, "rss_peak_mb": peak,
-               "rss_solver_mb": peak - base,
-               "dofs": int(system.A.shape[0]), "threads": int(os.environ["OMP_NUM_THREADS"]),
+               "retcode": sol.retcode.name, "rss_assembly_mb": assembly_peak, "rss_base_mb": base,
+               "rss_peak_mb": peak, "rss_solver_mb": peak - base, "dofs": dofs, "threads": int(os.environ["OMP_NUM_THREADS"]),
                "history": [float(h) for h in sol.residuals]}
         if not rec["converged"]:
             rec["message"] = f"{oom}: {sol.message}" if "OUTMEMORY" in sol.message else sol.message
@@ -109,14 +118,22 @@ def _is_oom(e: Exception) -> bool:
     return getattr(e, "ierr", None) == 55 or bool(_OOM_TEXT.search(str(e)))
 
 
+def fgmres_options(restart=None, z_precision=None) -> dict:
+    """The FGMRES settings that override the iterative methods' own (``None``: theirs)."""
+    opts = {"restart": None if restart is None else int(restart), "z_precision": z_precision}
+    return {k: v for k, v in opts.items() if v is not None}
+
+
 def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0,
-            memory_gb=None, restart=None) -> dict:
+            memory_gb=None, restart=None, z_precision=None) -> dict:
     """One row in a fresh process (peak memory of its own, address space limited to ``memory_gb``);
-    failures are recorded, not raised. ``restart`` overrides the FGMRES restart of the iterative methods."""
+    failures are recorded, not raised. ``restart`` and ``z_precision`` override the FGMRES settings of the
+    iterative methods (restart 30, double)."""
+    fgmres = fgmres_options(restart, z_precision)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(n, medium, method, None if model is None else str(model), device, rtol,
-                                          maxiter, memory_gb, restart, q))
+                                          maxiter, memory_gb, fgmres, q))
     t0 = time.perf_counter()
     p.start()
     rec = None
@@ -133,13 +150,13 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
     p.join(timeout=30)
     row = {"n": n, "medium": medium, "method": method,
            "distribution": "in" if medium in IN_DISTRIBUTION else "out", **rec}
-    if restart is not None and not method.startswith("direct"):
-        row["restart"] = int(restart)
+    if not method.startswith("direct"):
+        row.update(fgmres)
     return row
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
-        plot=None, on_record=None, memory_gb=None, restart=None) -> list[dict]:
+        plot=None, on_record=None, memory_gb=None, restart=None, z_precision=None) -> list[dict]:
     """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
     SuperLU beyond 512, which took 352 s at n = 1024). ``on_record(records)`` after every row (the
     command writes the partial results file, so an interrupted run of an hour keeps what it measured)."""
@@ -152,7 +169,7 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                 if skip is not None and skip(n, name):
                     continue
                 rec = run_one(n, medium, name, model, device, max_seconds=max_seconds, memory_gb=memory_gb,
-                              restart=restart)
+                              restart=restart, z_precision=z_precision)
                 records.append(rec)
                 if on_record is not None:
                     on_record(records)

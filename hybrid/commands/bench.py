@@ -49,6 +49,9 @@ def add_parser(sub) -> None:
                    help="helmholtz: time limit of one row (the row is recorded as failed beyond it)")
     p.add_argument("--restart", type=int, default=None,
                    help="helmholtz: FGMRES restart of the iterative methods (default: theirs, 30)")
+    p.add_argument("--z-precision", choices=("double", "single"), default=None,
+                   help="helmholtz: precision of FGMRES's preconditioned basis (single: half its memory; "
+                        "default: the methods' own, double)")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="helmholtz: address-space limit of one row's process (default 85%% of the machine's "
                         "memory); a row beyond it is recorded as out of memory")
@@ -187,7 +190,7 @@ def _helmholtz(args, suite):
     return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial,
                      max_seconds=args.max_seconds,
                      memory_gb=args.memory_gb if args.memory_gb is not None else suite.default_memory_gb(),
-                     restart=args.restart)
+                     restart=args.restart, z_precision=args.z_precision)
 
 
 def inverse_model(n: int) -> Path:

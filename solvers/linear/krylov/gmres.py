@@ -17,6 +17,9 @@ from ..algorithm import DIVERGENCE_FACTOR, History, Preconditioned, RunResult, T
 from ..solution import ReturnCode
 
 
+#: storage precisions of FGMRES's preconditioned basis ``Z``
+Z_PRECISIONS = ("double", "single")
+
 #: refine the Gram-Schmidt step when it leaves less than this fraction of ``||w||`` (Daniel, Gragg,
 #: Kaufman & Stewart 1976; 1/sqrt(2) as in PETSc's refine_ifneeded and Giraud et al. 2005)
 _DGKS = 1.0 / np.sqrt(2.0)
@@ -50,12 +53,23 @@ def givens_step(H, cs, sn, g, j: int) -> bool:
     return True
 
 
-def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: bool = False) -> RunResult:
+def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: bool = False,
+          z_precision: str = "double") -> RunResult:
     """Right-preconditioned restarted (F)GMRES with Gram-Schmidt (CGS2) and Givens rotations.
 
     ``maxiter`` counts inner iterations (matrix-vector products), over all restart cycles.
+    ``z_precision="single"`` (flexible only) stores the preconditioned vectors ``Z`` in single precision:
+    half the memory of that basis. ``A`` is applied to the stored, rounded ``z``, so the Arnoldi relation
+    ``A Z = V H`` and the least-squares residual stay exact in double precision; the rounding only perturbs
+    the search directions, like any other change of a flexible preconditioner (``V`` stays double, as
+    its orthogonality is what the method relies on).
     """
+    if z_precision not in Z_PRECISIONS:
+        raise ValueError(f"z_precision={z_precision!r}: expected one of {', '.join(Z_PRECISIONS)}")
     dtype = np.result_type(A.dtype, b.dtype, np.float64)
+    zdtype = dtype
+    if flexible and z_precision == "single":
+        zdtype = np.dtype(np.complex64 if np.issubdtype(dtype, np.complexfloating) else np.float32)
     x = np.array(x0, dtype=dtype, copy=True)
     n = len(b)
     m = max(1, min(int(restart), n))
@@ -67,7 +81,7 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
     k = 0
     while k < tol.maxiter:
         V = np.zeros((m + 1, n), dtype=dtype)
-        Z = np.zeros((m, n), dtype=dtype) if flexible else None
+        Z = np.zeros((m, n), dtype=zdtype) if flexible else None
         H = np.zeros((m + 1, m), dtype=dtype)
         cs, sn = np.zeros(m, dtype=dtype), np.zeros(m, dtype=dtype)
         g = np.zeros(m + 1, dtype=dtype)
@@ -78,6 +92,8 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
             z = M(V[j])
             if flexible:
                 Z[j] = z
+                if zdtype != dtype:
+                    z = Z[j].astype(dtype)  # the rounded vector, so that A Z = V H holds exactly
             w = A @ z
             Vj = V[: j + 1]
             # classical Gram-Schmidt with a second pass only when the first cancelled most of w (DGKS,
@@ -147,10 +163,18 @@ class GMRES(Preconditioned):
 
 @dataclass(frozen=True)
 class FGMRES(Preconditioned):
-    """Flexible GMRES(``restart``): the preconditioner may change every iteration (learned, inner solves)."""
+    """Flexible GMRES(``restart``): the preconditioner may change every iteration (learned, inner solves).
+
+    ``z_precision="single"`` stores the preconditioned basis in single precision (half its memory; the
+    residual is still computed and monitored in double, see :func:`gmres`)."""
 
     restart: int = 50
+    z_precision: str = "double"
     needs_linear = False
 
+    def __post_init__(self):
+        if self.z_precision not in Z_PRECISIONS:
+            raise ValueError(f"FGMRES(z_precision={self.z_precision!r}): expected one of {', '.join(Z_PRECISIONS)}")
+
     def run(self, state, A, b, x0, tol, callback):
-        return gmres(A, b, x0, state, tol, self.restart, callback, flexible=True)
+        return gmres(A, b, x0, state, tol, self.restart, callback, flexible=True, z_precision=self.z_precision)
