@@ -44,7 +44,38 @@ def _part(d, name, device):
     kh = d[f"{name}_kh"].astype(np.float32)[d[f"{name}_medium"]]
     return {"r1": torch.as_tensor(d[f"{name}_r1"].astype(np.float32), device=device),
             "e": torch.as_tensor(d[f"{name}_e"].astype(np.float32), device=device),
-            "kh": torch.as_tensor(kh, device=device)}
+            "kh": torch.as_tensor(kh, device=device), "medium": d[f"{name}_medium"].astype(np.int64)}
+
+
+def _operators(d, n, media_files, device):
+    """``{"tr": MediumOperators, "te": ...}`` of size ``n`` for ``--loss cycle``: the wave speeds of the media
+    file of that size (the data script's split: the first media train, the next ones test), checked
+    against the ``k h`` stored with the samples (a different file or order is a ValueError)."""
+    import h5py
+    from hybrid.training.helmholtz_cycle import MediumOperators
+
+    speeds = None
+    for f in media_files:
+        c = h5py.File(f, "r")["wave_speed"]
+        if c.shape[-1] == n + 1:
+            speeds = c[:]
+            break
+    if speeds is None:
+        raise ValueError(f"--loss cycle: no --media file has n = {n} media")
+    out, start = {}, 0
+    for part in ("tr", "te"):
+        if f"{part}{n}_kh" not in d.files:
+            continue
+        stored = d[f"{part}{n}_kh"].astype(np.float32)
+        ops = MediumOperators(speeds[start:start + len(stored)], device=device)
+        for m in sorted({0, len(stored) - 1}):
+            got = ops[m][2]
+            if len(ops) != len(stored) or not np.allclose(got, stored[m, 0], rtol=2e-3, atol=2e-3):
+                raise ValueError(f"--media: medium {m} of {part}{n} does not match the samples' k h (another file "
+                                 "or order than the data script's?)")
+        out[part] = ops
+        start += len(stored)
+    return out
 
 
 def main():
@@ -67,6 +98,8 @@ def main():
                     help="with an implicit layer on the coarsest grid (added to an --init network without one)")
     ap.add_argument("--equal-sizes", action="store_true", help="draw every resolution equally often")
     ap.add_argument("--implicit-lr-factor", type=float, default=1.0, help="learning rate of the implicit layer / --lr")
+    ap.add_argument("--media", default=None,
+                    help="--loss cycle: the media files (comma-separated) the --data files were collected from")
     a = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
@@ -74,6 +107,11 @@ def main():
     sizes = sorted(((int(k[2:-3]), i) for i, d in enumerate(files) for k in d.files
                     if k.startswith("tr") and k.endswith("_r1")))   # (n, file) of every training set
     train_sets = [_part(files[i], f"tr{n}", device) for n, i in sizes]
+    ops = None
+    if a.loss == "cycle":
+        if not a.media:
+            raise SystemExit("--loss cycle needs --media (the files the samples were collected from)")
+        ops = {(n, i): _operators(files[i], n, a.media.split(","), "cpu") for n, i in sizes}
     cfg = HelmholtzTrainConfig(steps=a.steps, batch=a.batch, lr=a.lr, channels=a.channels, depth=a.depth,
                                loss=a.loss, max_seconds=a.max_seconds, augment=not a.no_augment,
                                residual_weight=a.residual_weight, implicit=a.implicit, equal_sizes=a.equal_sizes,
@@ -90,12 +128,21 @@ def main():
                                               new_layers="unet.bottleneck.").float().to(device)
         a.channels, a.depth, a.implicit = start.config.channels, start.config.depth, start.config.implicit
         init_extra = torch.load(a.init, map_location="cpu", weights_only=True).get("extra", {})
-    net, info = train(train_sets, cfg, device=device, log=print, net=start)
+    def test_losses(model, suffix=""):
+        for n, i in sizes:
+            if f"te{n}_r1" in files[i].files:
+                te = {k: (v.cpu().numpy() if torch.is_tensor(v) else v) for k, v in _part(files[i], f"te{n}", "cpu").items()}
+                info[f"test{n}{suffix}"] = evaluate(model, te, device, loss=a.loss,
+                                                    operators=ops[(n, i)]["te"] if ops else None)
+
+    info = {}
+    if start is not None:
+        test_losses(start.eval(), "_init")
+    net, trained = train(train_sets, cfg, device=device, log=print, net=start,
+                         operators=[ops[s]["tr"] for s in sizes] if ops else None)
+    info.update(trained)
     info["device"] = name
-    for n, i in sizes:
-        if f"te{n}_r1" in files[i].files:
-            te = {k: v.cpu().numpy() for k, v in _part(files[i], f"te{n}", "cpu").items()}
-            info[f"test{n}"] = evaluate(net, te, device, loss=a.loss)
+    test_losses(net)
     info["wall_s"] = time.perf_counter() - t0
     info["config"] = vars(a)
     print(json.dumps(info, indent=1))

@@ -156,7 +156,7 @@ class HelmholtzTrainConfig:
     seed: int = 0
     channels: int = 8
     depth: int = 4
-    loss: str = "relative+residual"
+    loss: str = "relative+residual"   # or "relative", "scale-free", "cycle" (hybrid.training.helmholtz_cycle)
     residual_weight: float = 1.0
     augment: bool = True
     implicit: bool = False       # HelmholtzNetConfig.implicit of a new network
@@ -170,28 +170,49 @@ def _rotate_phase(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return torch.stack([x[:, 0] * c - x[:, 1] * s, x[:, 0] * s + x[:, 1] * c], dim=1)
 
 
-def augment(r1, e, kh, rng: np.random.Generator):
+def augment(r1, e, kh, rng: np.random.Generator, with_inverse: bool = False):
     """The problem's symmetries: the square with absorbing sides is invariant under the 8 rotations and
     reflections of the grid (applied to residual, error and ``k h`` together), and the equation is
-    complex-linear (residual and error multiplied by one phase ``exp(i theta)`` per sample)."""
+    complex-linear (residual and error multiplied by one phase ``exp(i theta)`` per sample).
+    ``with_inverse``: also return the inverse map, for a network output to be compared in the media's
+    own orientation (:func:`hybrid.training.helmholtz_cycle.cycle_loss`)."""
     k, flip = int(rng.integers(4)), bool(rng.integers(2))
     out = []
     for t in (r1, e, kh):
         t = torch.rot90(t, k, dims=(-2, -1))
         out.append(torch.flip(t, dims=(-1,)) if flip else t)
     theta = torch.as_tensor(rng.uniform(0, 2 * np.pi, len(r1)), dtype=r1.dtype, device=r1.device)
-    return _rotate_phase(out[0], theta), _rotate_phase(out[1], theta), out[2]
+    result = (_rotate_phase(out[0], theta), _rotate_phase(out[1], theta), out[2])
+    if not with_inverse:
+        return result
+
+    def inverse(t):
+        t = torch.flip(t, dims=(-1,)) if flip else t
+        return _rotate_phase(torch.rot90(t, -k, dims=(-2, -1)), -theta.to(t.dtype))
+
+    return (*result, inverse)
 
 
-def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None, net: HelmholtzNet | None = None):
+def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None, net: HelmholtzNet | None = None,
+          operators: list | None = None):
     """Adam with cosine decay over ``cfg.steps`` steps on samples (a list of :func:`collect` outputs,
     one per resolution: each batch is drawn from one resolution). ``net``: start from this network
-    (fine-tuning; ``cfg.channels``/``depth`` are then its own). Returns ``(net, info)``."""
+    (fine-tuning; ``cfg.channels``/``depth`` are then its own). ``loss="cycle"``
+    (:func:`hybrid.training.helmholtz_cycle.cycle_loss`) needs ``operators``, one
+    :class:`~hybrid.training.helmholtz_cycle.MediumOperators` per sample set, indexed by the samples'
+    ``medium``. Returns ``(net, info)``."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = (net if net is not None else HelmholtzNet(HelmholtzNetConfig(cfg.channels, cfg.depth, cfg.implicit)))
     net = net.to(device).train()
-    loss_fn = LOSSES[cfg.loss]
+    through_cycle = cfg.loss == "cycle"
+    if through_cycle:
+        from .helmholtz_cycle import cycle_loss
+
+        if operators is None or len(operators) != len(samples):
+            raise ValueError("loss='cycle' needs the operators of every sample set's media (MediumOperators)")
+    else:
+        loss_fn = LOSSES[cfg.loss]
     if cfg.loss == "relative+residual":
         loss_fn = functools.partial(loss_fn, weight=cfg.residual_weight)
     implicit = [p for name, p in net.named_parameters() if name.startswith("unet.bottleneck.")]
@@ -199,16 +220,25 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
     opt = torch.optim.Adam([{"params": rest}, {"params": implicit, "lr": cfg.lr * cfg.implicit_lr_factor}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     data = [{k: torch.as_tensor(samples_k[k], device=device) for k in ("r1", "e", "kh")} for samples_k in samples]
+    media = [np.asarray(samples_k["medium"]) if through_cycle else None for samples_k in samples]
     sizes = np.array([len(d["r1"]) for d in data], dtype=float)
     t0, losses = time.perf_counter(), []
     step = 0
     for step in range(cfg.steps):
-        d = data[rng.choice(len(data), p=None if cfg.equal_sizes else sizes / sizes.sum())]
-        idx = torch.as_tensor(rng.choice(len(d["r1"]), min(cfg.batch, len(d["r1"])), replace=False), device=device)
+        which = rng.choice(len(data), p=None if cfg.equal_sizes else sizes / sizes.sum())
+        d = data[which]
+        pick = rng.choice(len(d["r1"]), min(cfg.batch, len(d["r1"])), replace=False)
+        idx = torch.as_tensor(pick, device=device)
         r1, e, kh = d["r1"][idx], d["e"][idx], d["kh"][idx]
-        if cfg.augment:
-            r1, e, kh = augment(r1, e, kh, rng)
-        loss = loss_fn(net(r1, kh), e, kh)
+        if through_cycle:
+            ops = [operators[which][m] for m in media[which][pick]]
+            r1a, _, kha, inverse = augment(r1, e, kh, rng, with_inverse=True) if cfg.augment else (r1, e, kh, None)
+            pred = net(r1a, kha)
+            loss = cycle_loss(inverse(pred) if inverse is not None else pred, r1, ops)
+        else:
+            if cfg.augment:
+                r1, e, kh = augment(r1, e, kh, rng)
+            loss = loss_fn(net(r1, kh), e, kh)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -223,11 +253,20 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
                  "first_loss": float(np.mean(losses[:20])), "params": net.parameter_count()}
 
 
-def evaluate(net, samples: dict, device="cpu", batch: int = 16, loss: str = HelmholtzTrainConfig.loss) -> float:
-    """Mean loss of ``net`` on held-out samples (1 = no better than predicting zero)."""
+def evaluate(net, samples: dict, device="cpu", batch: int = 16, loss: str = HelmholtzTrainConfig.loss,
+             operators=None) -> float:
+    """Mean loss of ``net`` on held-out samples (1 = no better than predicting zero; for ``"cycle"``, with
+    the samples' ``operators``: the residual left after the network's step and the second cycle)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(samples["r1"]), batch):
             sl = {k: torch.as_tensor(samples[k][i:i + batch], device=device) for k in ("r1", "e", "kh")}
-            out.append(float(LOSSES[loss](net(sl["r1"], sl["kh"]), sl["e"], sl["kh"])) * len(sl["r1"]))
+            if loss == "cycle":
+                from .helmholtz_cycle import cycle_loss
+
+                ops = [operators[m] for m in np.asarray(samples["medium"][i:i + batch])]
+                value = cycle_loss(net(sl["r1"], sl["kh"]), sl["r1"], ops)
+            else:
+                value = LOSSES[loss](net(sl["r1"], sl["kh"]), sl["e"], sl["kh"])
+            out.append(float(value) * len(sl["r1"]))
     return sum(out) / len(samples["r1"])
