@@ -12,7 +12,7 @@ from pathlib import Path
 from hybrid.bench.helmholtz import figure, gpu_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
-FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048.json")
+FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
 
 if __name__ == "__main__":

@@ -281,6 +281,9 @@ def test_bench_row_with_single_precision_basis(tmp_path):
     rec = run_one(48, "grf", "cslp+fgmres", z_precision="single", restart=12)
     assert rec["converged"] and rec["rel_residual"] <= 1e-8
     assert rec["z_precision"] == "single" and rec["restart"] == 12
+    from hybrid.bench.helmholtz import summary_table
+
+    assert f"{rec['iterations']} it, " in summary_table([rec]) and "(FGMRES(12), single-precision Z)" in summary_table([rec])
 
 
 def test_out_of_memory_errors_are_told_apart():

@@ -239,7 +239,14 @@ def _summary_cell(r) -> str:
                     f"{(need - r['rss_base_mb']) / 1000:.1f} GB for the factorization)")
         return f"not converged: {r.get('message', r['retcode'])}"
     its = "" if r["method"].startswith("direct") else f"{r['iterations']} it, "
-    return f"{its}{r['total_s']:.1f} s, {r['rss_peak_mb']:.0f} MB"
+    return f"{its}{r['total_s']:.1f} s, {r['rss_peak_mb']:.0f} MB{_settings(r)}"
+
+
+def _settings(r) -> str:
+    """The FGMRES settings of a row that overrode the methods' own (``--restart``, ``--z-precision``)."""
+    notes = ([f"FGMRES({r['restart']})"] if "restart" in r else []) + \
+            (["single-precision Z"] if r.get("z_precision") == "single" else [])
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def gpu_table(records) -> str:

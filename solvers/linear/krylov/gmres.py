@@ -130,7 +130,10 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
             if est <= hist.target or happy or k >= tol.maxiter:
                 break
         y = np.linalg.solve(np.triu(H[:j_used, :j_used]), g[:j_used]) if j_used else np.zeros(0)
-        if flexible:
+        if flexible and zdtype != dtype:
+            for i in range(j_used):  # row by row: Z[:j].T @ y would upcast all of Z to a double copy
+                x += y[i] * Z[i]
+        elif flexible:
             x += Z[:j_used].T @ y
         else:
             x += M(V[:j_used].T @ y)
