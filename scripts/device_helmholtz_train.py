@@ -9,10 +9,14 @@ checkpoint (the :mod:`hybrid.precond.net_checkpoint` format) and a JSON summary.
 
 Run: python3 scripts/device_helmholtz_train.py --data FILE[,FILE...] --out DIR [--steps 3000]
      [--loss relative+residual] [--init CHECKPOINT (fine-tune)] [--equal-sizes] [--implicit]. Every size
-     in the files trains (``tr64``, ``tr128``, ``tr256``, ...). Runs on the CPU too (the shipped
-     bench/models/helmholtz_cslp.pt: the H200 run, then three CPU fine-tunings with the relative+residual
-     loss, lr 5e-4, batch 16: on classical-solve residuals, on in-solve residuals, on in-solve residuals of
-     the cycle-network-cycle scheme at 64, 128 and 256; the README's Helmholtz section has the commands).
+     in the files trains (``tr64``, ``tr128``, ``tr256``, ...). ``--loss cycle --media m64.h5,...``: the
+     residual left after the network's step and the second cycle (:mod:`hybrid.training.helmholtz_cycle`),
+     with the operators of each sample's medium from the media files the data were collected from.
+     Runs on the CPU too (the shipped bench/models/helmholtz_cslp.pt: the H200 run, then four CPU
+     fine-tunings, lr 5e-4, batch 16: with the relative+residual loss on classical-solve residuals, on
+     in-solve residuals, on in-solve residuals of the cycle-network-cycle scheme at 64, 128 and 256; then
+     with the cycle loss on the in-solve residuals of that network; the README's Helmholtz section has the
+     commands).
 """
 
 from __future__ import annotations

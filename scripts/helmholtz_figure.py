@@ -12,15 +12,20 @@ from pathlib import Path
 from hybrid.bench.helmholtz import figure, gpu_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
-FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json")
+#: in order; a row of a later file replaces the same (n, medium, method) of an earlier one: the learned rows
+#: of the shipped network were rerun after the classical ones (``*-learned.json``)
+FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json",
+         "helmholtz-learned.json", "helmholtz-checkerboard-learned.json", "helmholtz-1024-learned.json",
+         "helmholtz-2048-learned.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
 
 if __name__ == "__main__":
-    records = []
+    rows = {}
     for name in FILES:
         path = ROOT / name
         if path.exists():
-            records += json.loads(path.read_text())["records"]
+            rows.update({(r["n"], r["medium"], r["method"]): r for r in json.loads(path.read_text())["records"]})
+    records = list(rows.values())
     print(summary_table(records))
     gpu = []
     if (ROOT / GPU_FILE).exists():

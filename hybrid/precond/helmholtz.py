@@ -8,7 +8,8 @@ One application for an Arnoldi vector ``r`` (inside FGMRES):
    cannot see;
 3. ``e2 = net(r1 / rms(r1), k h)``: a U-Net on the grid (channels: real and imaginary part of the
    residual, and the local ``k(x) h``, which is resolution-free at fixed points per wavelength) trained
-   to predict the error ``A^{-1} r1``;
+   to predict the error ``A^{-1} r1`` and, in the shipped network's last training step, to leave the
+   least residual after step 6 (:mod:`hybrid.training.helmholtz_cycle`);
 4. ``z = e1 + alpha e2`` with the complex ``alpha`` minimizing ``||r1 - alpha A e2||`` (the network's scale
    is only approximate);
 5. safeguard: the step is taken only when its residual ``r2 = r1 - alpha A e2`` is at most ``1 - min_gain``

@@ -8,7 +8,9 @@ vector ``r`` handed to the preconditioner is recorded, and a subset becomes samp
 from one sparse LU per medium. The default loss is the relative error plus the relative residual that
 the predicted error would leave (``"relative+residual"``: the preconditioner rescales the network's
 output by the step that minimizes the residual, so the residual is what counts); ``"relative"`` and the
-scale-free ``"scale-free"`` are the measured alternatives. Own loop rather than
+scale-free ``"scale-free"`` are the measured alternatives, and ``"cycle"`` the residual left after the
+network's step and the second cycle (:mod:`hybrid.training.helmholtz_cycle`; it needs the media's
+operators), which trained the shipped network's last step. Own loop rather than
 :class:`hybrid.training.Trainer`: the samples are generated from solves, not read from a file of inputs
 and targets, and the losses act on complex fields through the Helmholtz stencil.
 """
