@@ -72,3 +72,14 @@ def resident_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+def reset_peak_memory() -> bool:
+    """Reset this process's resident high-water mark (``VmHWM``, ``ru_maxrss``) to its current size, so a
+    later peak measures what came after (Linux ``/proc/self/clear_refs``); ``False`` where that fails."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False

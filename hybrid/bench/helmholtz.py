@@ -9,8 +9,10 @@ classical counterpart of the learned method's cycle-network-cycle) and ``learned
 model), each to a true relative residual of 1e-8.
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
-memory (``ru_maxrss``) is its own; ``rss_base_mb`` is the process after assembly and ``rss_peak_mb``
-the peak, including the assembled system; ``threads`` is ``OMP_NUM_THREADS`` of the row. A run that fails
+memory (``ru_maxrss``) is its own. After assembly the mesh and the assembly's garbage are freed (for
+every method alike; the solvers need ``A``, ``b``, ``k2M`` and the grid's dof order): ``rss_assembly_mb``
+is the assembly's peak, ``rss_base_mb`` the process after freeing, ``rss_solver_mb`` what the solve added
+to it at its peak, and ``rss_peak_mb`` the process's peak, assembly included; ``threads`` is ``OMP_NUM_THREADS`` of the row. A run that fails
 (out of memory under the address-space limit ``memory_gb``, time limit ``max_seconds`` reached) is
 recorded with its reason instead of a number. A figure of total time and peak memory against the
 number of unknowns is written beside the JSON file.
@@ -65,7 +67,7 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     oom = f"out of memory (limit {memory_gb:.1f} GB)" if memory_gb else "out of memory"
     try:
-        from solvers.limits import release_memory, resident_mb
+        from solvers.limits import release_memory, reset_peak_memory, resident_mb
         from solvers.linear import LinearProblem, solve
         from solvers.problems.helmholtz import grid_helmholtz, wavenumber
         from solvers.sampling.media import wave_speed
@@ -77,30 +79,37 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
         # the solvers need A, b, the shifted Laplacian's k2M and the grid's dof order, not the mesh: free it
         # (1.3 GB at n = 2048) and the assembly's garbage for every method alike
         lp = LinearProblem.from_system(system)
-        if lp.p.grid is not None:
+        if hasattr(lp.p.grid, "detached"):
             lp = dataclasses.replace(lp, p=dataclasses.replace(lp.p, grid=lp.p.grid.detached()))
         dofs = int(system.A.shape[0])
         del system
         release_memory()
         base = resident_mb() or assembly_peak
+        # from here the high-water mark is the solve's own (where it can be reset); the row's peak is the
+        # larger of the two, so it still includes the assembly
+        solve_only = reset_peak_memory()
         from ..commands.solve import make_method
 
         alg = make_method(method, model if method.startswith("learned") else None, device)
+        applied = {}
         for key, value in (fgmres or {}).items():
             if hasattr(alg, key):
                 alg = dataclasses.replace(alg, **{key: value})
+                applied[key] = value
         sol = solve(lp, alg, rtol=rtol, maxiter=maxiter)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        solve_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = max(solve_peak, assembly_peak)
         pc_stats = sol.stats.get("precond", {}) or {}
         rec = {"iterations": sol.iterations, "setup_s": sol.stats["setup_s"], "solve_s": sol.stats["solve_s"],
                "total_s": sol.stats["setup_s"] + sol.stats["solve_s"], "assemble_s": assemble_s,
                "rel_residual": sol.residual, "converged": bool(sol.converged and sol.residual <= rtol),
                "retcode": sol.retcode.name, "rss_assembly_mb": assembly_peak, "rss_base_mb": base,
-               "rss_peak_mb": peak, "rss_solver_mb": peak - base, "dofs": dofs, "threads": int(os.environ["OMP_NUM_THREADS"]),
+               "rss_peak_mb": peak, "rss_solver_mb": (solve_peak if solve_only else peak) - base, "dofs": dofs, "threads": int(os.environ["OMP_NUM_THREADS"]),
                "history": [float(h) for h in sol.residuals]}
         if not rec["converged"]:
             rec["message"] = f"{oom}: {sol.message}" if "OUTMEMORY" in sol.message else sol.message
         rec.update({k: v for k, v in pc_stats.items() if k in ("network_s", "network_calls", "accepted", "rejected")})
+        rec.update(applied)
         queue.put(rec)
     except MemoryError:
         queue.put({"failed": f"{oom}: MemoryError"})
@@ -150,8 +159,6 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
     p.join(timeout=30)
     row = {"n": n, "medium": medium, "method": method,
            "distribution": "in" if medium in IN_DISTRIBUTION else "out", **rec}
-    if not method.startswith("direct"):
-        row.update(fgmres)
     return row
 
 

@@ -258,7 +258,10 @@ def train(samples: list[dict], cfg: HelmholtzTrainConfig, device="cpu", log=None
 def evaluate(net, samples: dict, device="cpu", batch: int = 16, loss: str = HelmholtzTrainConfig.loss,
              operators=None) -> float:
     """Mean loss of ``net`` on held-out samples (1 = no better than predicting zero; for ``"cycle"``, with
-    the samples' ``operators``: the residual left after the network's step and the second cycle)."""
+    the samples' ``operators``: the residual left after the network's step and the second cycle, whose
+    zero-network value is the second cycle's alone, not 1)."""
+    if loss == "cycle" and operators is None:
+        raise ValueError("evaluate(loss='cycle') needs the operators of the samples' media (MediumOperators)")
     out = []
     with torch.no_grad():
         for i in range(0, len(samples["r1"]), batch):

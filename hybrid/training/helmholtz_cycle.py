@@ -110,8 +110,9 @@ def step_residual(e2: torch.Tensor, r1: torch.Tensor, A, cycle) -> torch.Tensor:
 def cycle_loss(pred: torch.Tensor, r1: torch.Tensor, ops: list) -> torch.Tensor:
     """Mean over the batch of ``||r3||^2 / ||r1||^2`` (see the module docstring): ``pred`` and ``r1`` are
     (B, 2, H, W) real/imaginary channels in the media's own orientation, ``ops[b]`` the ``(A, cycle, ...)``
-    of sample ``b``'s medium (:class:`MediumOperators`). 1 would be a network whose step the second cycle
-    could not improve on; the cycle alone gives the baseline ``||(I - beta A V) r1||^2 / ||r1||^2``."""
+    of sample ``b``'s medium (:class:`MediumOperators`). 1 would be a step that leaves ``||r1||`` unchanged;
+    a network that adds nothing (zero output) gives the second cycle's own value,
+    ``||(I - beta A V) r1||^2 / ||r1||^2``, the baseline to beat."""
     out = []
     for b, (A, cycle, *_) in enumerate(ops):
         r = torch.complex(r1[b, 0], r1[b, 1]).to(torch.complex128)

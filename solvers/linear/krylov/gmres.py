@@ -132,7 +132,7 @@ def gmres(A, b, x0, M, tol: Tolerances, restart: int, callback=None, flexible: b
         y = np.linalg.solve(np.triu(H[:j_used, :j_used]), g[:j_used]) if j_used else np.zeros(0)
         if flexible and zdtype != dtype:
             for i in range(j_used):  # row by row: Z[:j].T @ y would upcast all of Z to a double copy
-                x += y[i] * Z[i]
+                x += Z[i].astype(dtype) * y[i]  # in double whatever numpy's scalar promotion rules
         elif flexible:
             x += Z[:j_used].T @ y
         else:
