@@ -32,6 +32,14 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+def ls_scale(Ad: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """The complex ``alpha`` minimizing ``||r - alpha Ad||`` (0 when ``Ad = 0``; differentiable, no host
+    synchronization): the scale of the learned step and of the second cycle, here and in the training loss
+    of :mod:`hybrid.training.helmholtz_cycle`."""
+    den = torch.vdot(Ad.reshape(-1), Ad.reshape(-1)).real
+    return torch.vdot(Ad.reshape(-1), r.reshape(-1)) / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
 class TorchLearnedCorrection:
     """:meth:`LearnedShiftedLaplacian.apply` on tensors: ``e1 = cycle(r)``, then ``e1 + alpha net(r1)``
     (``+ beta cycle(r2)`` for ``scheme="VNV"``) when the network's step passes the safeguard (same
@@ -60,8 +68,7 @@ class TorchLearnedCorrection:
 
     def _ls_step(self, d, r):
         Ad = self.A @ d
-        den = float(torch.vdot(Ad.reshape(-1), Ad.reshape(-1)).real)
-        return (torch.vdot(Ad.reshape(-1), r.reshape(-1)) / den if den > 0 else 0.0), Ad
+        return ls_scale(Ad, r), Ad
 
     def __call__(self, r: torch.Tensor) -> torch.Tensor:
         e1 = self.cycle(r)

@@ -24,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..gpu.helmholtz import ls_scale
 from ..gpu.multigrid import TorchCycle
 from ..gpu.stencil import StencilOperator
+from .helmholtz import PPW
 
 
 class _CoarseLU(torch.autograd.Function):
@@ -61,7 +63,7 @@ class MediumOperators:
     torch operators (built on first use and cached; ``k`` from :func:`solvers.problems.helmholtz_grid.wavenumber`
     of the grid size, as every sample was made)."""
 
-    def __init__(self, speeds: np.ndarray, device="cpu", ppw: float | None = None):
+    def __init__(self, speeds: np.ndarray, device="cpu", ppw: float = PPW):
         speeds = np.asarray(speeds, dtype=float)
         if speeds.ndim != 3 or speeds.shape[1] != speeds.shape[2]:
             raise ValueError(f"speeds must be (M, n+1, n+1) node grids, got shape {speeds.shape}")
@@ -84,7 +86,7 @@ class MediumOperators:
             c = self.speeds[m]
             shape = c.shape
             n = shape[0] - 1
-            A, k2M, _ = assemble(c, wavenumber(n) if self.ppw is None else wavenumber(n, self.ppw))
+            A, k2M, _ = assemble(c, wavenumber(n, self.ppw))
             pc = ShiftedLaplacian().setup(A, {"grid": shape, "operators": {"k2M": k2M}})
             cycle = DifferentiableCycle(pc.hierarchy, shape, pc.omega, pc.sweeps, device=self.device)
             self._cache[m] = (StencilOperator.from_scipy(A, shape, device=self.device), cycle,
@@ -92,19 +94,13 @@ class MediumOperators:
         return self._cache[m]
 
 
-def _ls(Ad: torch.Tensor, r: torch.Tensor):
-    """Complex ``alpha`` minimizing ``||r - alpha Ad||`` (differentiable; 0 when ``Ad = 0``)."""
-    den = torch.vdot(Ad.reshape(-1), Ad.reshape(-1)).real
-    return torch.vdot(Ad.reshape(-1), r.reshape(-1)) / den.clamp_min(1e-300)
-
-
 def step_residual(e2: torch.Tensor, r1: torch.Tensor, A, cycle) -> torch.Tensor:
     """``r3``, the residual after the network's scaled step on ``r1`` and the scaled second cycle (complex
     grids; the preconditioner's ``_combine`` without its safeguard)."""
     Ae2 = A @ e2
-    r2 = r1 - _ls(Ae2, r1) * Ae2
+    r2 = r1 - ls_scale(Ae2, r1) * Ae2
     Ae3 = A @ cycle(r2)
-    return r2 - _ls(Ae3, r2) * Ae3
+    return r2 - ls_scale(Ae3, r2) * Ae3
 
 
 def cycle_loss(pred: torch.Tensor, r1: torch.Tensor, ops: list) -> torch.Tensor:
