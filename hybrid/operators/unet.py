@@ -14,6 +14,11 @@ from torch import nn
 import torch.nn.functional as F
 
 from .mgno import coordinate_channels
+from .unet_lean import supports_lean, unet_forward_lean
+
+#: grids of at least this many pixels run :func:`~hybrid.operators.unet_lean.unet_forward_lean` when no
+#: gradient is recorded on the CPU (the same result with a third of the memory; a plain pass below)
+LEAN_MIN_PIXELS = 512 * 512
 
 
 @dataclass
@@ -52,7 +57,11 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(c, config.out_channels, 1)
 
     def forward(self, x):
-        """Stages: pad, ``depth`` x (block, pool), bottom block, ``depth`` x (up, concat skip, block), head, crop."""
+        """Stages: pad, ``depth`` x (block, pool), bottom block, ``depth`` x (up, concat skip, block), head, crop.
+        Large CPU inputs without autograd take the memory-lean path (same stages; :mod:`.unet_lean`)."""
+        if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.shape[-1] * x.shape[-2] >= LEAN_MIN_PIXELS
+                and supports_lean(self)):
+            return unet_forward_lean(self, x)
         if self.config.coordinates:
             x = coordinate_channels(x)
         ny, nx = x.shape[-2:]

@@ -110,13 +110,25 @@ def vcycle(h: Hierarchy, b: np.ndarray, x: np.ndarray | None = None, level: int 
     lvl = h.levels[level]
     if level == len(h.levels) - 1:
         return h.coarse_solve(b)
-    x = np.zeros_like(b) if x is None else x
+    if x is None:
+        x = np.zeros_like(b)
+    elif lvl.presmoother is None:
+        x = x.copy()          # the caller's guess is updated in place below only by its smoother
     if lvl.presmoother is not None:
         x = lvl.presmoother(lvl.A, x, b)
     visits = (-1, 1) if gamma == -1 else (gamma,) * gamma
     for g in visits:
-        r = b - lvl.A @ x
-        x = x + lvl.P @ vcycle(h, lvl.R @ r, None, level + 1, g)
+        # in place (two fine vectors fewer at a time; 134 MB at n = 2048): x is ours or was smoothed in place
+        r = lvl.A @ x
+        np.subtract(b, r, out=r)
+        rc = lvl.R @ r
+        del r
+        ec = lvl.P @ vcycle(h, rc, None, level + 1, g)
+        if ec.dtype == x.dtype:
+            x += ec
+        else:
+            x = x + ec
+        del ec
     if lvl.postsmoother is not None:
         x = lvl.postsmoother(lvl.A, x, b)
     return x
