@@ -166,6 +166,26 @@ def test_amg_hierarchy_vcycle_matches_pyamg(rng):
     assert "operator complexity" in repr(h)
 
 
+def test_vcycle_without_smoothers_leaves_the_callers_guess_alone(rng):
+    """The cycle updates its iterate in place (memory at n = 2048); a guess given without a smoother to
+    take it over must come back untouched, and the cycle must equal the out-of-place formula."""
+    from solvers.linear.hierarchy import galerkin_hierarchy, vcycle
+
+    A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(31, 31), format="csr")
+    P = sp.lil_matrix((31, 15))            # linear interpolation from every second node
+    for j in range(15):
+        P[2 * j: 2 * j + 3, j] = np.array([[0.5], [1.0], [0.5]])
+    P = P.tocsr()
+    h = galerkin_hierarchy(A, [P], None)
+    b, x0 = rng.standard_normal(31), rng.standard_normal(31)
+    guess = x0.copy()
+    x = vcycle(h, b, guess)
+    np.testing.assert_array_equal(guess, x0)
+    Ac = (P.T @ A @ P).toarray()
+    expected = x0 + P @ np.linalg.solve(Ac, P.T @ (b - A @ x0))
+    np.testing.assert_allclose(x, expected, rtol=1e-12)
+
+
 def test_cache_reuses_setup_and_rebuilds_on_new_matrix(spd, rng):
     cache = init(spd, CG(precond=AMG("sa")), rtol=RTOL)
     s1 = cache.solve()
