@@ -101,7 +101,7 @@ def supports_lean(unet) -> bool:
             and all(is_standard_up(u) for u in unet.up))
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: a caller under no_grad gets ordinary tensors, as from forward
 def unet_forward_lean(unet, x: torch.Tensor, rows: int = ROWS) -> torch.Tensor:
     """:meth:`UNet.forward` (same stages, same result) with the memory profile described above."""
     from .mgno import coordinate_channels
