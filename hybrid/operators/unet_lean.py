@@ -34,7 +34,8 @@ def is_standard_block(block) -> bool:
         return False
     if not all(isinstance(m, k) for m, k in zip(block, kinds)):
         return False
-    return all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.stride == (1, 1) and c.dilation == (1, 1)
+    return all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.padding_mode == "zeros" and c.stride == (1, 1)
+               and c.dilation == (1, 1)
                and c.groups == 1 for c in (block[0], block[3]))
 
 
