@@ -18,9 +18,10 @@ from .unet_lean import supports_lean, unet_forward_lean
 
 #: grids of at least this many pixels run :func:`~hybrid.operators.unet_lean.unet_forward_lean` when no
 #: gradient is recorded on the CPU (the same result with well under half the memory; a plain pass below).
-#: Measured for the Helmholtz network on one core: at 513^2 the strips cost time (0.27-0.43 s against
-#: 0.18-0.25 s per pass), at 1025^2 they are even (1.24-1.36 s against 1.25-1.30 s), at 2049^2 they gain
-#: (4.9 against 5.7 s) and halve the memory that matters there (490 against 1167 MB)
+#: Measured for the Helmholtz network on one core (scripts/helmholtz_net_memory.py,
+#: bench/results/helmholtz-net-memory.json): at 513^2 the strips cost time (0.31 against 0.21 s per pass),
+#: at 1025^2 they are even (1.17 against 1.28 s), at 2049^2 they gain (4.7 against 6.0 s) and cut the
+#: memory that matters there (507 against 1,199 MB)
 LEAN_MIN_PIXELS = 1024 * 1024
 
 

@@ -1,17 +1,19 @@
-"""Memory-lean inference for :class:`~hybrid.operators.unet.UNet`: the same function, a third of the memory.
+"""Memory-lean inference for :class:`~hybrid.operators.unet.UNet`: the same function, under half the memory.
 
 A plain forward pass holds, on the finest grid, the skip connection, the upsampled tensor, their
-concatenation and each layer's output and the library's reordered copies at once: 73 planes of the grid
-for the Helmholtz network (8 channels) at ``2049^2``, 1.17 GB, more than the FGMRES basis it serves
-(measured; see ``bench/results/helmholtz-2048-*.json``). Here every convolution runs over strips of
+concatenation and each layer's output and the library's reordered copies at once: 1.2 GB for the
+Helmholtz network (8 channels) at ``2049^2``, a fifth of the learned solve's peak at n = 2048
+(``scripts/helmholtz_net_memory.py``). Here every convolution runs over strips of
 rows with a one-row halo and writes into one preallocated output, the concatenation is never formed (each
 strip concatenates its own slices), GroupNorm statistics are reduced over the whole plane and the
 normalization and activation are applied strip by strip in place, and each tensor is released as soon
 as the next one exists. The finest-level peak is the skip, the upsampled input and one block output.
 
 Written here because torch has no out-of-core or strip-wise execution of a module; the arithmetic is
-torch's own (``F.conv2d``, ``F.group_norm`` statistics, the block's own activation), so outputs agree with
-:meth:`UNet.forward` to float32 rounding (tested). Inference only: nothing here records gradients.
+torch's own (``F.conv2d``, the block's own activation; GroupNorm written out as ``(x - mean) * rstd *
+weight + bias`` because its statistics span strips), so outputs agree with :meth:`UNet.forward` to float32
+rounding (tested). Inference only: nothing here records gradients. Measured by
+``scripts/helmholtz_net_memory.py`` (``bench/results/helmholtz-net-memory.json``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from .mgno import coordinate_channels
 
 #: rows per strip: large enough that each convolution call stays efficient, small enough that the
 #: strip's temporaries are a few percent of a plane at 2049^2
@@ -105,8 +109,6 @@ def supports_lean(unet) -> bool:
 @torch.no_grad()  # not inference_mode: a caller under no_grad gets ordinary tensors, as from forward
 def unet_forward_lean(unet, x: torch.Tensor, rows: int = ROWS) -> torch.Tensor:
     """:meth:`UNet.forward` (same stages, same result) with the memory profile described above."""
-    from .mgno import coordinate_channels
-
     if unet.config.coordinates:
         x = coordinate_channels(x)
     ny, nx = x.shape[-2:]

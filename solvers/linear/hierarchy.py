@@ -120,7 +120,7 @@ def vcycle(h: Hierarchy, b: np.ndarray, x: np.ndarray | None = None, level: int 
     for g in visits:
         # in place (two fine vectors fewer at a time; 134 MB at n = 2048): x is ours or was smoothed in place
         r = lvl.A @ x
-        np.subtract(b, r, out=r)
+        r = np.subtract(b, r, out=r if r.dtype == np.result_type(b, r) else None)
         rc = lvl.R @ r
         del r
         ec = lvl.P @ vcycle(h, rc, None, level + 1, g)
