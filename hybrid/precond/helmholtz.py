@@ -128,7 +128,8 @@ class LearnedShiftedLaplacian(Preconditioner):
         kh = local_kh(self.classical.k2M, self.grid)
         self._kh = torch.as_tensor(kh, dtype=torch.float32, device=self.device)[None, None]
         self.stats.update({"setup_s": time.perf_counter() - t0, "network_s": 0.0, "network_calls": 0,
-                           "accepted": 0, "rejected": 0, "switched_off": 0})
+                           "accepted": 0, "rejected": 0, "switched_off": 0, "network_gain": None})
+        self._log_gain, self._gains = 0.0, 0
         self.begin_solve()
         return self
 
@@ -193,7 +194,12 @@ class LearnedShiftedLaplacian(Preconditioner):
         r2 *= -alpha
         r2 += r1                                    # r2 = r1 - alpha A e2, in A e2's storage
         del r1
-        if not (n1 > 0 and np.linalg.norm(r2) <= (1.0 - self.min_gain) * n1):
+        n2 = np.linalg.norm(r2)
+        if n1 > 0 and np.isfinite(n2):  # what the network's step leaves of ||r1||: geometric mean in stats
+            self._log_gain += np.log(max(n2 / n1, 1e-300))
+            self._gains += 1
+            self.stats["network_gain"] = float(np.exp(self._log_gain / self._gains))
+        if not (n1 > 0 and n2 <= (1.0 - self.min_gain) * n1):
             return None
         e2 *= alpha
         z = e1

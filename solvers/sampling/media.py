@@ -6,7 +6,9 @@ grows with ``1 - y``, as in seismic sections plotted with ``origin="lower"``).
 
 In distribution (used for training): ``grf`` (smooth Gaussian random field), ``layered`` (near-horizontal
 layers with gently curved interfaces), ``inclusions`` (a smooth background with elliptic inclusions),
-``mixed`` (one of the three by ``index``). Out of distribution (never trained on): ``dipping`` (straight
+``mixed`` (one of the three by ``index``), ``voronoi`` (piecewise constant on the cells of 4-40 random
+points: sharp interfaces meeting at corners, the kind of edges natural images give Azulay & Treister's
+training media). Out of distribution (never trained on): ``dipping`` (straight
 interfaces dipping at 15-35 degrees), ``salt`` (a high-contrast salt-body-like blob in a depth-graded
 background, up to ``1.5 c_max``), ``checkerboard`` (sharp squares alternating between 1 and ``c_max``).
 """
@@ -17,7 +19,7 @@ import numpy as np
 
 from .grf import gaussian_random_field
 
-IN_DISTRIBUTION = ("grf", "layered", "inclusions", "mixed")
+IN_DISTRIBUTION = ("grf", "layered", "inclusions", "mixed", "voronoi")
 OUT_OF_DISTRIBUTION = ("dipping", "salt", "checkerboard")
 MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
 
@@ -72,6 +74,19 @@ def mixed(n, seed=0, index=0, c_max=2.0):
     return (grf, layered, inclusions)[int(index) % 3](n, seed, index, c_max)
 
 
+def voronoi(n, seed=0, index=0, c_max=2.0):
+    rng = _rng(seed, index, 6)
+    X, Y = _grid(n)
+    points = rng.uniform(0.0, 1.0, (int(rng.integers(4, 41)), 2))
+    speeds = rng.uniform(1.0, c_max, len(points))
+    c, best = np.full_like(X, speeds[0]), np.full_like(X, np.inf)
+    for (px, py), s in zip(points, speeds):  # one grid-sized distance at a time
+        d = (X - px) ** 2 + (Y - py) ** 2
+        c[d < best] = s
+        np.minimum(best, d, out=best)
+    return c
+
+
 def dipping(n, seed=0, index=0, c_max=2.0):
     rng = _rng(seed, index, 3)
     X, Y = _grid(n)
@@ -109,7 +124,7 @@ def checkerboard(n, seed=0, index=0, c_max=2.0):
 
 
 _MAKERS = {"grf": grf, "layered": layered, "inclusions": inclusions, "mixed": mixed, "dipping": dipping,
-           "salt": salt, "checkerboard": checkerboard}
+           "salt": salt, "checkerboard": checkerboard, "voronoi": voronoi}
 
 
 def wave_speed(medium: str, n: int, seed: int = 0, index: int = 0, c_max: float = 2.0) -> np.ndarray:

@@ -13,7 +13,9 @@ here: FGMRES with an exact solve of the wrongly shifted operator took 222 iterat
 
 Multigrid: ``"geometric"`` (bilinear prolongation on the structured grid, Galerkin coarse operators,
 damped Jacobi, the literature's choice) or ``"sa"`` (pyamg smoothed aggregation on the complex shifted
-matrix, for unstructured meshes). Written here because neither pyamg nor PETSc (real-only in this
+matrix, for unstructured meshes) or ``"exact"`` (the shifted operator inverted by sparse LU: not a
+practical preconditioner, its cost is a direct solve's, but the bound no cycle can beat, which tells a
+hard medium from a weak cycle). Written here because neither pyamg nor PETSc (real-only in this
 install) offers a shifted-Laplacian preconditioner; the cycle itself reuses :mod:`..hierarchy` and pyamg.
 """
 
@@ -26,7 +28,7 @@ from ..hierarchy import CYCLES, DampedJacobi, galerkin_hierarchy
 from .base import Preconditioner, param
 from .multigrid import GeometricMG
 
-_MULTIGRID = ("geometric", "sa")
+_MULTIGRID = ("geometric", "sa", "exact")
 #: default ``coarse_kh``: the coarsest grid keeps about 2.4 points per wavelength (see ShiftedLaplacian)
 COARSE_KH = 2.6
 
@@ -39,7 +41,8 @@ class ShiftedLaplacian(Preconditioner):
     shift : the damping ``beta`` (0.5 in the literature: larger is easier for multigrid and worse as
         a preconditioner).
     multigrid : ``"geometric"`` (needs the grid: ``PrecondParams(grid=...)``, which a Helmholtz system on
-        ``meshes.unit_square``/``rectangle`` provides) or ``"sa"`` (pyamg smoothed aggregation).
+        ``meshes.unit_square``/``rectangle`` provides), ``"sa"`` (pyamg smoothed aggregation) or ``"exact"``
+        (sparse LU of the shifted operator: the ideal shifted-Laplacian preconditioner, a reference).
     cycle : ``"V"``, ``"W"`` or ``"F"``.
     omega, sweeps : damped-Jacobi weight and sweeps before and after the coarse correction.
     coarse_kh : (geometric) stop coarsening before a grid would have ``k h`` above this (2.6: about 2.4
@@ -101,6 +104,10 @@ class ShiftedLaplacian(Preconditioner):
                 Ps = Ps[: coarsenings(self.k2M, self.coarse_kh, len(Ps))]
             self.hierarchy = galerkin_hierarchy(As, Ps, smoother)
             self._apply = lambda r: self.hierarchy.cycle(r, self.cycle)
+        elif self.multigrid == "exact":
+            import scipy.sparse.linalg as spla
+
+            self._apply = spla.splu(As.tocsc()).solve
         else:
             import pyamg
 
