@@ -465,3 +465,24 @@ def test_training_through_the_cycle_reduces_that_loss():
     trained = evaluate(net, data, loss="cycle", operators=ops)
     # measured: 0.215 at the start, 0.196 after 150 steps; the second cycle alone leaves cycle_alone
     assert trained < 0.95 * info["first_loss"] and trained < 0.95 * cycle_alone
+
+
+def test_media_merge_keeps_both_files_training_and_test_splits(tmp_path):
+    """``scripts/helmholtz_media_merge.py``: ``[A train, B train, A test, B test]``, so the data script's
+    ``--test TA+TB`` holds out exactly both files' test media."""
+    import h5py
+
+    a, b = np.arange(6.0)[:, None, None] * np.ones((6, 3, 3)), -np.arange(1.0, 5.0)[:, None, None] * np.ones((4, 3, 3))
+    for name, c in (("a.h5", a), ("b.h5", b)):
+        with h5py.File(tmp_path / name, "w") as f:
+            f["wave_speed"] = c
+    out = tmp_path / "ab.h5"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "helmholtz_media_merge.py"), str(tmp_path / "a.h5"),
+                        str(tmp_path / "b.h5"), "--test", "2,1", "--take-b", "3", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        assert f["wave_speed"][:, 0, 0].tolist() == [0, 1, 2, 3, -1, -2, 4, 5, -3]
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "helmholtz_media_merge.py"), str(tmp_path / "a.h5"),
+                        str(tmp_path / "b.h5"), "--test", "6,1", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode != 0 and "test counts 6, 1" in r.stderr

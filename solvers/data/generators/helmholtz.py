@@ -15,7 +15,7 @@ class HelmholtzData(GridProblem):
     """``-Laplace(u) - (omega / c(x))^2 u = f`` with a random wave speed ``c`` and absorbing boundaries.
 
     ``c = c0 * exp(sigma * GRF)`` (``medium=lognormal``, the default) or ``c = c0 * m`` for a medium ``m``
-    of :mod:`solvers.sampling.media` (``grf``, ``layered``, ``inclusions``, ``mixed`` with speeds in
+    of :mod:`solvers.sampling.media` (``grf``, ``layered``, ``inclusions``, ``mixed``, ``voronoi`` with speeds in
     ``[1, c_max]``; ``dipping``, ``salt``, ``checkerboard`` held out as out-of-distribution tests); the source is a Gaussian bump at ``(x0, y0)``; the first-order
     absorbing condition ``du/dn - i (omega / c0) u = 0`` uses the background speed. Fields:
     ``wave_speed`` and the complex solution as ``solution_re``, ``solution_im``.
