@@ -6,7 +6,9 @@ media of :mod:`solvers.sampling.media` (seed 99: none of them seen in training; 
 are in distribution, ``dipping``, ``salt``, ``checkerboard`` out of distribution). Methods:
 ``direct-mumps``, ``direct-superlu``, ``cslp+fgmres``, ``cslp2+fgmres`` (two cycles per application, the
 classical counterpart of the learned method's cycle-network-cycle) and ``learned-cslp+fgmres`` (with a
-model), each to a true relative residual of 1e-8.
+model), each to a true relative residual of 1e-8; on request (``--methods``) ``cslp-sa+fgmres`` and
+``cslp-exact+fgmres`` (the shifted Laplacian inverted by sparse LU: the bound of every cycle). Learned rows
+record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean).
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
 memory (``ru_maxrss``) is its own. After assembly the mesh and the assembly's garbage are freed (for
