@@ -18,7 +18,7 @@ MODELS = ("mgno", "unet", "fno", "deeponet", "nio", "algebraic-mgno")
 LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg",
                    "learned-poly-amg+cg", "learned-coarsening-amg+cg", "learned-cslp+fgmres")
 #: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
-BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse", "helmholtz")
+BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse", "helmholtz", "helmholtz-norm")
 #: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`
 INVERSE_PROBLEMS = ("darcy", "eit")
 #: ``hybrid invert --method``: :data:`hybrid.commands.invert.METHODS`

@@ -1,5 +1,7 @@
 """Peak memory and time of one forward pass of the shipped Helmholtz network, plain against memory-lean
-(:mod:`hybrid.operators.unet_lean`), each (n, mode) in a fresh process on one thread.
+(:mod:`hybrid.operators.unet_lean`), each in NCHW and in channels-last layout (``-cl``,
+:func:`hybrid.operators.unet.cpu_layout`, what the learned preconditioner runs on the CPU), each (n, mode)
+in a fresh process on one thread.
 
 Run: python scripts/helmholtz_net_memory.py --sizes 512,1024,2048 --json bench/results/helmholtz-net-memory.json
 """
@@ -22,9 +24,12 @@ import hybrid.operators.unet as U
 from hybrid.precond.helmholtz import load_helmholtz_net
 from solvers.limits import release_memory, reset_peak_memory, resident_mb
 n, mode, model = int(sys.argv[1]) + 1, sys.argv[2], sys.argv[3]
-U.LEAN_MIN_PIXELS = 1 if mode == "lean" else 10**12
+U.LEAN_MIN_PIXELS = 1 if mode.startswith("lean") else 10**12
 net = load_helmholtz_net(model).eval()
 r, kh = torch.randn(1, 2, n, n), torch.rand(1, 1, n, n) * 0.6
+if mode.endswith("-cl"):  # what LearnedShiftedLaplacian runs on the CPU
+    net = U.cpu_layout(net)
+    r, kh = r.contiguous(memory_format=torch.channels_last), kh.contiguous(memory_format=torch.channels_last)
 with torch.inference_mode():
     net(r[..., :64, :64], kh[..., :64, :64])
 times, peaks = [], []
@@ -46,13 +51,13 @@ def main():
     a = ap.parse_args()
     rows = []
     for n in (int(s) for s in a.sizes.split(",")):
-        for mode in ("plain", "lean"):
+        for mode in ("plain", "lean", "plain-cl", "lean-cl"):
             out = subprocess.run([sys.executable, "-c", _ONE, str(n), mode, str(MODEL)], capture_output=True,
                                  text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
             if out.returncode:
                 raise SystemExit(out.stderr[-2000:])
             rows.append({"n": n, "mode": mode, **json.loads(out.stdout.splitlines()[-1])})
-            print(f"n={n:5d} {mode:5s} {rows[-1]['seconds']:.2f} s  {rows[-1]['peak_over_base_mb']:.0f} MB", flush=True)
+            print(f"n={n:5d} {mode:8s} {rows[-1]['seconds']:.2f} s  {rows[-1]['peak_over_base_mb']:.0f} MB", flush=True)
     if a.json:
         a.json.write_text(json.dumps({"command": " ".join(["python"] + sys.argv), "machine": platform.processor()
                                       or platform.machine(), "records": rows}, indent=1))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from solvers.linear import FGMRES, LinearProblem, PrecondParams, solve
@@ -50,6 +51,52 @@ def test_media_bad_input():
         wave_speed("marble", 16)
     with pytest.raises(ValueError, match="c_max"):
         wave_speed("grf", 16, c_max=0.5)
+
+
+def test_media_with_their_own_contrast():
+    """``NAME@C_MAX`` is the medium with another contrast (the benchmark's contrast sweep); bad specs name
+    the bad part."""
+    c = wave_speed("checkerboard@1.4", 32)
+    assert np.array_equal(c, wave_speed("checkerboard", 32, c_max=1.4)) and c.max() == 1.4 and c.min() == 1.0
+    assert np.array_equal(wave_speed("grf@2", 16, c_max=2.0), wave_speed("grf", 16))
+    with pytest.raises(ValueError, match="c_max 'x' is not a number"):
+        wave_speed("checkerboard@x", 16)
+    with pytest.raises(ValueError, match="c_max must be a finite number >= 1, got 0.5"):
+        wave_speed("checkerboard@0.5", 16)
+    with pytest.raises(ValueError, match="sets c_max = 1.4, but c_max = 3.0 was also given"):
+        wave_speed("checkerboard@1.4", 16, c_max=3.0)
+    with pytest.raises(ValueError, match="unknown medium 'marble'"):
+        wave_speed("marble@2", 16)
+    from hybrid.bench.helmholtz import check_media, distribution
+
+    assert [distribution(m) for m in ("grf", "grf@1.5", "salt", "checkerboard@1.2")] == ["in", "out", "out", "out"]
+    with pytest.raises(ValueError, match="--problems inclusions: helmholtz media are"):
+        check_media(["grf", "inclusions"])
+
+
+def test_inverse_norm_against_dense_svd_and_singular_input():
+    from solvers.linear.conditioning import inverse_norm
+
+    A = _system(12).A
+    exact = 1.0 / np.linalg.svd(A.toarray(), compute_uv=False).min()
+    assert abs(inverse_norm(A) - exact) <= 1e-6 * exact
+    with pytest.raises(ValueError, match="singular"):
+        inverse_norm(sp.csr_matrix(np.array([[1.0, 2.0], [2.0, 4.0]])))
+    with pytest.raises(ValueError, match="square"):
+        inverse_norm(sp.csr_matrix(np.ones((2, 3))))
+
+
+def test_solution_operator_grows_faster_in_a_trapping_checkerboard():
+    """``||A^{-1}|| ~ k^p``: p near 1 on grf (no trapping) and on a low-contrast checkerboard, clearly above
+    on the contrast-2 checkerboard, whose slow squares trap rays by total internal reflection (measured at
+    n = 64 ... 512 in bench/results/helmholtz-norm.json)."""
+    from hybrid.bench.helmholtz_norm import growth, run, table
+
+    recs = run([32, 64], ["grf", "checkerboard@1.2", "checkerboard"], log=lambda *a: None)
+    p = growth(recs)
+    assert 0.85 < p[("grf", 64)] < 1.2 and 0.85 < p[("checkerboard@1.2", 64)] < 1.2
+    assert p[("checkerboard", 64)] > 1.45
+    assert "| checkerboard@1.2 (OOD) | " in table(recs) and "(p = " in table(recs)
 
 
 # ---- the classical shifted Laplacian --------------------------------------------------------------------
@@ -486,3 +533,26 @@ def test_media_merge_keeps_both_files_training_and_test_splits(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "helmholtz_media_merge.py"), str(tmp_path / "a.h5"),
                         str(tmp_path / "b.h5"), "--test", "6,1", "--out", str(out)], capture_output=True, text=True)
     assert r.returncode != 0 and "test counts 6, 1" in r.stderr
+
+
+def test_learned_correction_on_a_grid_ordered_system():
+    """``PrecondParams(grid=(ny, nx))`` (a system in grid order, as ``solvers.problems.helmholtz_grid``
+    assembles it) works like a mesh's grid view: the network's two output planes become one complex
+    vector of the system's size (they were flattened together into one of twice the size)."""
+    import torch
+
+    from hybrid.operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
+    from hybrid.precond.helmholtz import LearnedShiftedLaplacian
+    from solvers.problems.helmholtz_grid import assemble
+
+    n = 32
+    A, k2M, b = assemble(wave_speed("layered", n, 99, 0), wavenumber(n), (0.5, 0.8))
+    torch.manual_seed(0)
+    pc = LearnedShiftedLaplacian(HelmholtzNet(HelmholtzNetConfig(channels=4, depth=2)))
+    pc.setup(A, PrecondParams(grid=(n + 1, n + 1), operators={"k2M": k2M}))
+    r1 = np.asarray(b, dtype=complex)
+    e = pc.correction(r1)
+    assert e.shape == r1.shape and np.all(np.isfinite(e))
+    sol = solve(LinearProblem(A, b, p=PrecondParams(grid=(n + 1, n + 1), operators={"k2M": k2M})),
+                FGMRES(restart=30, precond=pc), rtol=1e-8, maxiter=300)
+    assert sol.retcode.name == "Success" and np.linalg.norm(b - A @ sol.x) <= 1e-8 * np.linalg.norm(b)

@@ -28,6 +28,8 @@ import re
 import time
 from pathlib import Path
 
+from solvers.sampling.media import parse_medium
+
 IN_DISTRIBUTION = ("grf", "layered")
 OUT_OF_DISTRIBUTION = ("dipping", "salt", "checkerboard")
 MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
@@ -161,9 +163,25 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
                 p.kill()
                 rec = {"failed": f"time limit {max_seconds:.0f} s"}
     p.join(timeout=30)
-    row = {"n": n, "medium": medium, "method": method,
-           "distribution": "in" if medium in IN_DISTRIBUTION else "out", **rec}
+    row = {"n": n, "medium": medium, "method": method, "distribution": distribution(medium), **rec}
     return row
+
+
+def distribution(medium: str) -> str:
+    """``"in"`` for the training media (at their training contrast), ``"out"`` otherwise (``NAME@C_MAX``
+    media: a contrast of their own)."""
+    name, c_max = parse_medium(medium)
+    return "in" if name in IN_DISTRIBUTION and c_max is None else "out"
+
+
+def check_media(media) -> list[str]:
+    """The media of ``--problems`` (names of :data:`MEDIA`, or ``NAME@C_MAX`` with another contrast than
+    2, e.g. ``checkerboard@1.4``); a clear error for anything else."""
+    for m in media:
+        name, _ = parse_medium(m)
+        if name not in MEDIA:
+            raise ValueError(f"--problems {m}: helmholtz media are {', '.join(MEDIA)} (optionally NAME@C_MAX)")
+    return list(media)
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
@@ -217,8 +235,11 @@ def _per_medium_table(records, methods, cell) -> str:
     classical iteration ratio where both converged: the layout of the README's Helmholtz tables."""
     head = "| n | medium | " + " | ".join(methods) + " | learned / cslp iterations |"
     rows = [head, "|---|---|" + "---|" * (len(methods) + 1)]
+    order = {m: i for i, m in enumerate(MEDIA)}
+    media = sorted(dict.fromkeys(r["medium"] for r in records),
+                   key=lambda m: (order.get(parse_medium(m)[0], len(order)), m))
     for n in sorted({r["n"] for r in records}):
-        for medium in MEDIA:
+        for medium in media:
             row = {r["method"]: r for r in records if r["n"] == n and r["medium"] == medium}
             if not row:
                 continue
@@ -226,7 +247,7 @@ def _per_medium_table(records, methods, cell) -> str:
             c, lrn = row.get("cslp+fgmres"), row.get("learned-cslp+fgmres")
             ok = c and lrn and all("failed" not in x and x["converged"] for x in (c, lrn))
             ratio = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
-            tag = medium if medium in IN_DISTRIBUTION else f"{medium} (OOD)"
+            tag = medium if distribution(medium) == "in" else f"{medium} (OOD)"
             rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(rows)
 

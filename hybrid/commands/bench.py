@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--problems", type=lambda s: s.split(","), default=None,
                    help="solvers/hybrid: problems; inverse: test sets (log-normal,two-phase,eit-inclusions,"
                         "eit-disk-inclusions; eit-learned: NIO vs DeepONet, trains them); helmholtz: media "
-                        "(grf,layered,dipping,salt,checkerboard)")
+                        "(grf,layered,dipping,salt,checkerboard; NAME@C_MAX for another contrast, e.g. "
+                        "checkerboard@1.4)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="operators, inverse eit-learned: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet; inverse eit-learned: nio,deeponet,deeponet-fourier")
@@ -175,10 +176,7 @@ def _helmholtz(args, suite):
     unknown = set(methods) - set(known)
     if unknown:
         raise ValueError(f"--methods {','.join(sorted(unknown))}: helmholtz methods are {', '.join(known)}")
-    media = args.problems or list(suite.MEDIA)
-    bad = set(media) - set(suite.MEDIA)
-    if bad:
-        raise ValueError(f"--problems {','.join(sorted(bad))}: helmholtz media are {', '.join(suite.MEDIA)}")
+    media = suite.check_media(args.problems or list(suite.MEDIA))
     if args.restart is not None and args.restart < 1:
         raise ValueError(f"--restart {args.restart}: the FGMRES restart must be at least 1")
     if args.memory_gb is not None and not args.memory_gb > 0:
@@ -204,8 +202,13 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "lear
 #: suites with mesh rows (``--domains``): suite -> module of hybrid.bench
 MESH_SUITES = {"operators": "mesh_operators", "hybrid": "mesh_precond"}
 
+def _helmholtz_norm(args, suite):
+    sizes = args.sizes or ([32, 64] if args.quick else [64, 128, 256])
+    return suite.run(sizes, suite.check_media(args.problems or list(suite.MEDIA)))
+
+
 SUITES = {"solvers": _solvers, "datagen": _datagen, "operators": _operators, "hybrid": _hybrid, "inverse": _inverse,
-          "helmholtz": _helmholtz}
+          "helmholtz": _helmholtz, "helmholtz-norm": _helmholtz_norm}
 
 
 def run(args) -> int:
@@ -215,7 +218,8 @@ def run(args) -> int:
 
     if args.domains and args.suite not in MESH_SUITES:
         raise ValueError(f"--domains: only for {' and '.join(MESH_SUITES)}")
-    suite = importlib.import_module(f"hybrid.bench.{MESH_SUITES[args.suite] if args.domains else args.suite}")
+    module = MESH_SUITES[args.suite] if args.domains else args.suite.replace("-", "_")
+    suite = importlib.import_module(f"hybrid.bench.{module}")
     if args.report:
         doc = json.loads(args.json.read_text())
         if args.suite in MESH_SUITES:  # a mesh-rows file reads with its own columns, --domains or not

@@ -50,6 +50,7 @@ from solvers.linear.preconditioners.shifted_laplacian import nodal_kh
 from solvers.linear.preconditioners.base import Preconditioner, param
 
 from ..operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
+from ..operators.unet import cpu_layout
 from .net_checkpoint import load_net, save_net
 
 KIND = "helmholtz-cslp-correction"
@@ -80,7 +81,8 @@ def _to_grid(grid, v):
 
 
 def _to_dofs(grid, g):
-    return grid.to_dofs(g) if hasattr(grid, "to_dofs") else g.reshape(-1)
+    """Grid array(s) ``(..., ny, nx)`` -> dof vector(s) ``(..., dofs)`` (a shape tuple means grid order)."""
+    return grid.to_dofs(g) if hasattr(grid, "to_dofs") else g.reshape(*g.shape[:-2], -1)
 
 
 class LearnedShiftedLaplacian(Preconditioner):
@@ -125,8 +127,12 @@ class LearnedShiftedLaplacian(Preconditioner):
         if isinstance(net, (str, Path)):
             net = load_helmholtz_net(net, self.device)
         self.net = net.to(self.device).eval() if net is not None else None
+        self._layout = torch.contiguous_format
+        if self.net is not None and torch.device(self.device).type == "cpu":
+            self.net, self._layout = cpu_layout(self.net), torch.channels_last  # ~1.6x faster (cpu_layout)
         kh = local_kh(self.classical.k2M, self.grid)
-        self._kh = torch.as_tensor(kh, dtype=torch.float32, device=self.device)[None, None]
+        self._kh = torch.as_tensor(kh, dtype=torch.float32, device=self.device)[None, None].contiguous(
+            memory_format=self._layout)
         self.stats.update({"setup_s": time.perf_counter() - t0, "network_s": 0.0, "network_calls": 0,
                            "accepted": 0, "rejected": 0, "switched_off": 0, "network_gain": None})
         self._log_gain, self._gains = 0.0, 0
@@ -145,16 +151,23 @@ class LearnedShiftedLaplacian(Preconditioner):
         # beyond the float32 input and output planes
         g = _to_grid(self.grid, r1)
         scale = np.linalg.norm(g) / np.sqrt(g.size) or 1.0
-        x = np.empty((1, 2, *g.shape), dtype=np.float32)
-        np.multiply(g.real, 1.0 / scale, out=x[0, 0], casting="same_kind")
-        np.multiply(g.imag, 1.0 / scale, out=x[0, 1], casting="same_kind")
-        del g
+        # the input planes in the network's layout (channels-last on the CPU: a (1, ny, nx, 2) array seen
+        # as (1, 2, ny, nx)), so torch makes no copy of them
+        cl = self._layout == torch.channels_last
+        x = np.empty((1, *g.shape, 2) if cl else (1, 2, *g.shape), dtype=np.float32)
+        planes = (x[0, ..., 0], x[0, ..., 1]) if cl else (x[0, 0], x[0, 1])
+        np.multiply(g.real, 1.0 / scale, out=planes[0], casting="same_kind")
+        np.multiply(g.imag, 1.0 / scale, out=planes[1], casting="same_kind")
+        del g, planes
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(x).to(self.device), self._kh)[0].cpu().numpy()
-        del x
-        out = _to_dofs(self.grid, out)
-        e = np.empty(out.shape[-1], dtype=np.complex128)
-        e.real, e.imag = out[0], out[1]
+            xt = torch.from_numpy(x)
+            xt = (xt.permute(0, 3, 1, 2) if cl else xt).to(self.device)
+            out = self.net(xt, self._kh)[0].cpu().numpy()
+        del x, xt
+        e = np.empty(r1.shape[-1], dtype=np.complex128)
+        e.real = _to_dofs(self.grid, out[0])  # one plane at a time (channels-last planes are strided)
+        e.imag = _to_dofs(self.grid, out[1])
+        del out
         self.stats["network_s"] += time.perf_counter() - t0
         self.stats["network_calls"] += 1
         return e

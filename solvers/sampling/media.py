@@ -127,12 +127,36 @@ _MAKERS = {"grf": grf, "layered": layered, "inclusions": inclusions, "mixed": mi
            "salt": salt, "checkerboard": checkerboard, "voronoi": voronoi}
 
 
-def wave_speed(medium: str, n: int, seed: int = 0, index: int = 0, c_max: float = 2.0) -> np.ndarray:
-    """Wave speed of ``medium`` (one of :data:`MEDIA`) on the ``(n+1) x (n+1)`` grid."""
-    if medium not in _MAKERS:
-        raise ValueError(f"unknown medium {medium!r}; choose one of {', '.join(MEDIA)}")
+def parse_medium(spec: str) -> tuple[str, float | None]:
+    """``"checkerboard@1.4"`` -> ``("checkerboard", 1.4)`` (a medium with its own contrast ``c_max``); a
+    plain name -> ``(name, None)``. Names and values are checked."""
+    name, sep, value = str(spec).partition("@")
+    if name not in _MAKERS:
+        raise ValueError(f"unknown medium {name!r}; choose one of {', '.join(MEDIA)} (optionally NAME@C_MAX, "
+                         f"e.g. checkerboard@1.4)")
+    if not sep:
+        return name, None
+    try:
+        c_max = float(value)
+    except ValueError:
+        raise ValueError(f"medium {spec!r}: c_max {value!r} is not a number") from None
+    _check_c_max(c_max)
+    return name, c_max
+
+
+def _check_c_max(c_max) -> None:
     if not (np.isfinite(c_max) and c_max >= 1.0):
         raise ValueError(f"c_max must be a finite number >= 1, got {c_max!r}")
+
+
+def wave_speed(medium: str, n: int, seed: int = 0, index: int = 0, c_max: float | None = None) -> np.ndarray:
+    """Wave speed of ``medium`` (one of :data:`MEDIA`, or ``NAME@C_MAX`` for another contrast than the
+    default ``c_max = 2``) on the ``(n+1) x (n+1)`` grid."""
+    name, spec_c_max = parse_medium(medium)
+    if spec_c_max is not None and c_max is not None and float(c_max) != spec_c_max:
+        raise ValueError(f"medium {medium!r} sets c_max = {spec_c_max}, but c_max = {c_max!r} was also given")
+    c_max = spec_c_max if spec_c_max is not None else (2.0 if c_max is None else c_max)
+    _check_c_max(c_max)
     if int(n) < 2:
         raise ValueError(f"n must be at least 2, got {n!r}")
-    return _MAKERS[medium](int(n), int(seed), int(index), float(c_max))
+    return _MAKERS[name](int(n), int(seed), int(index), float(c_max))
