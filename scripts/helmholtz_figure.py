@@ -3,10 +3,11 @@ README (the 1024 and 2048 rows come from separate runs) and the GPU rows of
 bench/results/helmholtz-gpu-solve.json (methods marked "(H200)", memory = host + device peak):
 bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows and its GPU table.
 
-Run: python scripts/helmholtz_figure.py
+Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the CPU table in README.md)
 """
 
 import json
+import sys
 from pathlib import Path
 
 from hybrid.bench.helmholtz import figure, gpu_table, summary_table
@@ -17,6 +18,19 @@ ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json",
          "helmholtz-2048-learned.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
+README = ROOT.parents[1] / "README.md"
+
+
+def replace_table(text: str, table: str) -> str:
+    """``text`` with the markdown table that starts with ``table``'s header line replaced by ``table``."""
+    lines, new = text.split("\n"), table.strip().split("\n")
+    if new[0] not in lines:
+        raise SystemExit(f"README.md has no table with the header {new[0]!r}")
+    i = j = lines.index(new[0])
+    while j < len(lines) and lines[j].startswith("|"):
+        j += 1
+    return "\n".join(lines[:i] + new + lines[j:])
+
 
 if __name__ == "__main__":
     rows = {}
@@ -26,6 +40,9 @@ if __name__ == "__main__":
             rows.update({(r["n"], r["medium"], r["method"]): r for r in json.loads(path.read_text())["records"]})
     records = list(rows.values())
     print(summary_table(records))
+    if "--readme" in sys.argv[1:]:
+        README.write_text(replace_table(README.read_text(), summary_table(records)))
+        print(f"replaced the table in {README}")
     gpu = []
     if (ROOT / GPU_FILE).exists():
         # the n = 128 check rows (agreement with the CPU path, CUDA start-up included) are not timings

@@ -556,3 +556,18 @@ def test_learned_correction_on_a_grid_ordered_system():
     sol = solve(LinearProblem(A, b, p=PrecondParams(grid=(n + 1, n + 1), operators={"k2M": k2M})),
                 FGMRES(restart=30, precond=pc), rtol=1e-8, maxiter=300)
     assert sol.retcode.name == "Success" and np.linalg.norm(b - A @ sol.x) <= 1e-8 * np.linalg.norm(b)
+
+
+def test_figure_script_replaces_the_readme_table():
+    """``scripts/helmholtz_figure.py --readme`` replaces exactly the table under the header it prints."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("helmholtz_figure", ROOT / "scripts" / "helmholtz_figure.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = "intro\n| x | y |\n|---|---|\n| 0 | 0 |\n\n| a | b |\n|---|---|\n| 1 | 2 |\nafter"
+    new = "| a | b |\n|---|---|\n| 3 | 4 |\n| 5 | 6 |\n"
+    assert mod.replace_table(text, new) == ("intro\n| x | y |\n|---|---|\n| 0 | 0 |\n\n| a | b |\n|---|---|\n"
+                                            "| 3 | 4 |\n| 5 | 6 |\nafter")
+    with pytest.raises(SystemExit, match="no table with the header"):
+        mod.replace_table(text, "| c |\n|---|\n")

@@ -19,9 +19,9 @@ from .unet_lean import layout, supports_lean, unet_forward_lean
 #: grids of at least this many pixels run :func:`~hybrid.operators.unet_lean.unet_forward_lean` when no
 #: gradient is recorded on the CPU (the same result with well under half the memory; a plain pass below).
 #: Measured for the Helmholtz network on one core (scripts/helmholtz_net_memory.py,
-#: bench/results/helmholtz-net-memory.json): at 513^2 the strips cost time (0.31 against 0.21 s per pass),
-#: at 1025^2 they are even (1.17 against 1.28 s), at 2049^2 they gain (4.7 against 6.0 s) and cut the
-#: memory that matters there (507 against 1,199 MB)
+#: bench/results/helmholtz-net-memory.json; NCHW): at 513^2 the strips cost time (0.23 against 0.19 s per
+#: pass), at 1025^2 they gain (0.83 against 1.19 s), at 2049^2 too (3.66 against 5.85 s) and cut the memory
+#: that matters there (510 against 1,167 MB)
 LEAN_MIN_PIXELS = 1024 * 1024
 
 
@@ -29,10 +29,12 @@ def cpu_layout(module: nn.Module) -> nn.Module:
     """``module`` (in place) with its convolution weights in ``channels_last`` layout, for CPU inference:
     :class:`UNet` then runs every plane channels-last, where oneDNN's convolutions are faster. Measured
     for the Helmholtz network on one core (``scripts/helmholtz_net_memory.py``,
-    ``bench/results/helmholtz-net-memory.json``): 1.1-1.3 s per pass at 1025^2 before, about 0.7 after,
-    with the lean pass's group statistics summed in float64 (``torch.var_mean`` had been a third of it).
-    The values are the same function's: within 4e-6 of a float64 pass on the lean path, 5e-5 on the plain
-    path (torch's channels-last GroupNorm accumulates in float32), against 2.5e-6 before."""
+    ``bench/results/helmholtz-net-memory.json``, seconds per pass NCHW -> channels-last): 0.19 -> 0.15 at
+    513^2 (plain pass), 0.83 -> 0.72 at 1025^2 and 3.66 -> 3.88 at 2049^2 (lean pass; before its group
+    statistics were summed in float64 instead of by ``torch.var_mean``, 1.17 and 4.7). The values are the
+    same function's: within 4e-6 of a float64 pass on the lean path, 5e-5 on the plain path (torch's
+    channels-last GroupNorm accumulates in float32) against 2.5e-6 in NCHW; the learned preconditioner's
+    iteration counts did not change."""
     return module.to(memory_format=torch.channels_last)
 
 
