@@ -571,3 +571,49 @@ def test_figure_script_replaces_the_readme_table():
                                             "| 3 | 4 |\n| 5 | 6 |\nafter")
     with pytest.raises(SystemExit, match="no table with the header"):
         mod.replace_table(text, "| c |\n|---|\n")
+
+
+@pytest.mark.parametrize("suite,args,message", [
+    ("helmholtz-norm", ["--sizes", "32,32"], "--sizes 32,32: each size once"),
+    ("helmholtz-norm", ["--problems", "grf,grf"], "--problems grf,grf: each medium once"),
+    ("helmholtz", ["--sizes", "1"], "--sizes 1: helmholtz sizes are even numbers >= 8"),
+    ("helmholtz", ["--sizes", "32,33"], "--sizes 33: helmholtz sizes are even numbers >= 8"),
+    ("helmholtz", ["--problems", "checkerboard@1_5"], "c_max '1_5' is not a number"),
+])
+def test_bench_helmholtz_refuses_bad_sizes_and_media(tmp_path, suite, args, message):
+    """Found by trying the benchmark as a user: duplicates crashed the norm table after the file was
+    written, and sizes the multigrid cannot halve were failed rows of a run that exited 0."""
+    out = tmp_path / "h.json"
+    base = ["--sizes", "32"] if "--sizes" not in args else []
+    r = subprocess.run([HYBRID, "bench", suite, *base, *args, "--json", str(out)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-800:]
+    assert not list(tmp_path.iterdir())
+
+
+def test_bench_json_path_that_is_a_directory_leaves_nothing(tmp_path):
+    from hybrid.bench.results import write_results
+
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_results(tmp_path / "out", "helmholtz", [])
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    r = subprocess.run([HYBRID, "bench", "helmholtz-norm", "--quick", "--json", str(tmp_path / "out")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "is a directory" in r.stderr and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_inverse_norm_refuses_non_finite_entries():
+    from solvers.linear.conditioning import inverse_norm
+
+    for bad in (np.inf, np.nan):
+        A = np.eye(4) + 0.1
+        A[1, 2] = bad
+        with pytest.raises(ValueError, match="non-finite"):
+            inverse_norm(A)
+
+
+def test_training_contrast_counts_as_in_distribution():
+    from hybrid.bench.helmholtz import distribution
+
+    assert distribution("grf@2") == distribution("layered@2.0") == "in"

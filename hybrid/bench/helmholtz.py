@@ -168,20 +168,33 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
 
 
 def distribution(medium: str) -> str:
-    """``"in"`` for the training media (at their training contrast), ``"out"`` otherwise (``NAME@C_MAX``
-    media: a contrast of their own)."""
+    """``"in"`` for the training media at the training contrast (``c_max = 2``), ``"out"`` otherwise."""
     name, c_max = parse_medium(medium)
-    return "in" if name in IN_DISTRIBUTION and c_max is None else "out"
+    return "in" if name in IN_DISTRIBUTION and c_max in (None, 2.0) else "out"
 
 
 def check_media(media) -> list[str]:
     """The media of ``--problems`` (names of :data:`MEDIA`, or ``NAME@C_MAX`` with another contrast than
-    2, e.g. ``checkerboard@1.4``); a clear error for anything else."""
+    2, e.g. ``checkerboard@1.4``), each once; a clear error for anything else."""
     for m in media:
         name, _ = parse_medium(m)
         if name not in MEDIA:
             raise ValueError(f"--problems {m}: helmholtz media are {', '.join(MEDIA)} (optionally NAME@C_MAX)")
+    if len(set(media)) < len(media):
+        raise ValueError(f"--problems {','.join(media)}: each medium once")
     return list(media)
+
+
+def check_sizes(sizes, multigrid: bool = True) -> list[int]:
+    """The ``--sizes`` of a Helmholtz suite, each once; with ``multigrid`` even numbers >= 8 (the shifted
+    Laplacian's geometric multigrid halves the grid at least once), else numbers >= 2."""
+    if len(set(sizes)) < len(sizes):
+        raise ValueError(f"--sizes {','.join(map(str, sizes))}: each size once")
+    for n in sizes:
+        if (n < 8 or n % 2) if multigrid else n < 2:
+            rule = "even numbers >= 8 (the multigrid halves the grid)" if multigrid else "numbers >= 2"
+            raise ValueError(f"--sizes {n}: helmholtz sizes are {rule}")
+    return list(sizes)
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,

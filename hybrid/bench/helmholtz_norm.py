@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 
-from .helmholtz import MEDIA, SEED, SOURCE, check_media, distribution  # noqa: F401 - check_media: the CLI's
+from .helmholtz import MEDIA, SEED, SOURCE, check_media, check_sizes, distribution  # noqa: F401 - the CLI's
 
 SUITE = "helmholtz-norm"
 

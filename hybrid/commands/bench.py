@@ -167,7 +167,7 @@ def _inverse(args, suite):
 def _helmholtz(args, suite):
     from ..bench.results import write_results
 
-    sizes = args.sizes or ([64, 128] if args.quick else [128, 256, 512, 1024])
+    sizes = suite.check_sizes(args.sizes or ([64, 128] if args.quick else [128, 256, 512, 1024]))
     model = args.model if args.model is not None else (suite.DEFAULT_MODEL if suite.DEFAULT_MODEL.exists() else None)
     if model is not None and not Path(model).exists():
         raise FileNotFoundError(f"--model {model}: no such checkpoint")
@@ -203,7 +203,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "lear
 MESH_SUITES = {"operators": "mesh_operators", "hybrid": "mesh_precond"}
 
 def _helmholtz_norm(args, suite):
-    sizes = args.sizes or ([32, 64] if args.quick else [64, 128, 256])
+    sizes = suite.check_sizes(args.sizes or ([32, 64] if args.quick else [64, 128, 256]), multigrid=False)
     return suite.run(sizes, suite.check_media(args.problems or list(suite.MEDIA)))
 
 
@@ -218,6 +218,8 @@ def run(args) -> int:
 
     if args.domains and args.suite not in MESH_SUITES:
         raise ValueError(f"--domains: only for {' and '.join(MESH_SUITES)}")
+    if args.json.is_dir() and not args.report:  # refused before the run, not after it
+        raise ValueError(f"--json {args.json}: is a directory; give a file name, e.g. {args.json / (args.suite + '.json')}")
     module = MESH_SUITES[args.suite] if args.domains else args.suite.replace("-", "_")
     suite = importlib.import_module(f"hybrid.bench.{module}")
     if args.report:

@@ -24,8 +24,10 @@ def inverse_norm(A, tol: float = 1e-4, seed: int = 0) -> float:
     """``||A^{-1}||_2 = 1 / sigma_min(A)`` for a square sparse (or dense) ``A``, to a relative ``tol``.
     A singular ``A`` raises ``ValueError`` naming it."""
     A = sp.csc_matrix(A)
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"inverse_norm: A must be square, got shape {A.shape}")
+    if A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"inverse_norm: A must be square and non-empty, got shape {A.shape}")
+    if not np.all(np.isfinite(A.data)):
+        raise ValueError("inverse_norm: A has non-finite entries (NaN or inf)")
     dtype = np.result_type(A.dtype, np.float64)
     try:
         lu = spla.splu(A.astype(dtype), permc_spec="MMD_AT_PLUS_A")

@@ -15,6 +15,8 @@ background, up to ``1.5 c_max``), ``checkerboard`` (sharp squares alternating be
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .grf import gaussian_random_field
@@ -136,27 +138,32 @@ def parse_medium(spec: str) -> tuple[str, float | None]:
                          f"e.g. checkerboard@1.4)")
     if not sep:
         return name, None
+    # a plain decimal number only (float() would also take "1_5" as 15, " 1.4" and "nan")
+    if not _NUMBER.fullmatch(value):
+        raise ValueError(f"medium {spec!r}: c_max {value!r} is not a number")
+    return name, _check_c_max(float(value), f"medium {spec!r}: ")
+
+
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?")
+
+
+def _check_c_max(c_max, where: str = "") -> float:
     try:
-        c_max = float(value)
-    except ValueError:
-        raise ValueError(f"medium {spec!r}: c_max {value!r} is not a number") from None
-    _check_c_max(c_max)
-    return name, c_max
-
-
-def _check_c_max(c_max) -> None:
-    if not (np.isfinite(c_max) and c_max >= 1.0):
-        raise ValueError(f"c_max must be a finite number >= 1, got {c_max!r}")
+        value = float(c_max)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(c_max, (bool, np.bool_)) or not (np.isfinite(value) and value >= 1.0):
+        raise ValueError(f"{where}c_max must be a finite number >= 1, got {c_max!r}")
+    return value
 
 
 def wave_speed(medium: str, n: int, seed: int = 0, index: int = 0, c_max: float | None = None) -> np.ndarray:
     """Wave speed of ``medium`` (one of :data:`MEDIA`, or ``NAME@C_MAX`` for another contrast than the
     default ``c_max = 2``) on the ``(n+1) x (n+1)`` grid."""
     name, spec_c_max = parse_medium(medium)
-    if spec_c_max is not None and c_max is not None and float(c_max) != spec_c_max:
+    if spec_c_max is not None and c_max is not None and _check_c_max(c_max) != spec_c_max:
         raise ValueError(f"medium {medium!r} sets c_max = {spec_c_max}, but c_max = {c_max!r} was also given")
-    c_max = spec_c_max if spec_c_max is not None else (2.0 if c_max is None else c_max)
-    _check_c_max(c_max)
+    c_max = _check_c_max(spec_c_max if spec_c_max is not None else (2.0 if c_max is None else c_max))
     if int(n) < 2:
         raise ValueError(f"n must be at least 2, got {n!r}")
     return _MAKERS[name](int(n), int(seed), int(index), float(c_max))
