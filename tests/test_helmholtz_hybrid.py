@@ -67,6 +67,8 @@ def test_media_with_their_own_contrast():
         wave_speed("checkerboard@1.4", 16, c_max=3.0)
     with pytest.raises(ValueError, match="unknown medium 'marble'"):
         wave_speed("marble@2", 16)
+    with pytest.raises(ValueError, match="n must be an integer of at least 2, got 2.9"):
+        wave_speed("grf", 2.9)  # was the grid of n = 2
     from hybrid.bench.helmholtz import check_media, distribution
 
     assert [distribution(m) for m in ("grf", "grf@1.5", "salt", "checkerboard@1.2")] == ["in", "out", "out", "out"]

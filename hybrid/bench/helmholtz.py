@@ -216,9 +216,9 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                 if on_record is not None:
                     on_record(records)
                 if "failed" in rec:
-                    log(f"n={n:5d} {medium:12s} {name:20s} FAILED: {rec['failed']}")
+                    log(f"n={n:5d} {medium:16s} {name:20s} FAILED: {rec['failed']}")
                 else:
-                    log(f"n={n:5d} {medium:12s} {name:20s} {rec['retcode']:9s} it={rec['iterations']:5d} "
+                    log(f"n={n:5d} {medium:16s} {name:20s} {rec['retcode']:9s} it={rec['iterations']:5d} "
                         f"total={rec['total_s']:8.2f}s peak={rec['rss_peak_mb']:7.0f} MB res={rec['rel_residual']:.1e}")
     if plot is not None and records:
         figure(records, plot)
