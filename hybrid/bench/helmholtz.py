@@ -6,8 +6,9 @@ media of :mod:`solvers.sampling.media` (seed 99: none of them seen in training; 
 are in distribution, ``dipping``, ``salt``, ``checkerboard`` out of distribution). Methods:
 ``direct-mumps``, ``direct-superlu``, ``cslp+fgmres``, ``cslp2+fgmres`` (two cycles per application, the
 classical counterpart of the learned method's cycle-network-cycle) and ``learned-cslp+fgmres`` (with a
-model), each to a true relative residual of 1e-8; on request (``--methods``) ``cslp-sa+fgmres`` and
-``cslp-exact+fgmres`` (the shifted Laplacian inverted by sparse LU: the bound of every cycle). Learned rows
+model), each to a true relative residual of 1e-8; on request (``--methods``) ``cslp-sa+fgmres``,
+``cslp-exact+fgmres`` (the shifted Laplacian inverted by sparse LU: the bound of every cycle), and
+``cslp+gcrot`` / ``learned-cslp+gcrot`` (the two preconditioners inside GCROT(30, 10) instead of FGMRES(30)). Learned rows
 record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean).
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
@@ -36,7 +37,7 @@ MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
 METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "cslp2+fgmres", "learned-cslp+fgmres")
 #: not run by default: the shifted Laplacian by pyamg smoothed aggregation instead of geometric multigrid,
 #: and inverted exactly by sparse LU (what no cycle can beat: tells a hard medium from a weak cycle)
-EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres")
+EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres", "cslp+gcrot", "learned-cslp+gcrot")
 SEED = 99
 SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
@@ -206,7 +207,7 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
     for n in sizes:
         for medium in media:
             for name in methods:
-                if name == "learned-cslp+fgmres" and model is None:
+                if name.startswith("learned") and model is None:
                     continue
                 if skip is not None and skip(n, name):
                     continue

@@ -11,7 +11,7 @@
 from .problem import LinearProblem, PrecondParams
 from .solution import ReturnCode, Solution, SolveError, SetupBreakdown, Success, MaxIters, Breakdown, Diverged, InvalidInput, Stalled
 from .algorithm import Algorithm, Preconditioned
-from .krylov import CG, FlexibleCG, GMRES, FGMRES, BiCGStab, MINRES
+from .krylov import CG, FlexibleCG, GMRES, FGMRES, BiCGStab, MINRES, GCROT
 from .direct import Direct
 from .preconditioners import Preconditioner, Identity, Jacobi, ILU, AMG, GeometricMG
 from .hierarchy import Level, Hierarchy, vcycle, GaussSeidel, DampedJacobi
@@ -30,7 +30,7 @@ def __getattr__(name):  # PETSc-backed pieces load petsc4py on first use
 
 __all__ = [
     "LinearProblem", "PrecondParams", "ReturnCode", "Solution", "SolveError", "SetupBreakdown", "Success", "MaxIters", "Breakdown", "Diverged", "Stalled",
-    "InvalidInput", "Algorithm", "Preconditioned", "CG", "FlexibleCG", "GMRES", "FGMRES", "BiCGStab", "MINRES",
+    "InvalidInput", "Algorithm", "Preconditioned", "CG", "FlexibleCG", "GMRES", "FGMRES", "BiCGStab", "MINRES", "GCROT",
     "Direct", "PETScKSP", "Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GAMG", "GeometricMG",
     "Level", "Hierarchy", "vcycle", "GaussSeidel", "DampedJacobi", "init", "solve", "SolverCache", "SequenceResult", "solve_sequence", "METHODS", "method",
 ]
