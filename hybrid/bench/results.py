@@ -31,8 +31,6 @@ def write_results(path, suite: str, records: list[dict], device: str = "cpu", ex
            "machine": machine(device), "versions": versions(), **(extra or {}), "records": records}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        raise IsADirectoryError(f"--json {path}: is a directory; give a file name, e.g. {path / (suite + '.json')}")
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
         tmp.write_text(json.dumps(doc, indent=1, default=float))

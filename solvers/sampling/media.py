@@ -161,9 +161,10 @@ def wave_speed(medium: str, n: int, seed: int = 0, index: int = 0, c_max: float 
     """Wave speed of ``medium`` (one of :data:`MEDIA`, or ``NAME@C_MAX`` for another contrast than the
     default ``c_max = 2``) on the ``(n+1) x (n+1)`` grid."""
     name, spec_c_max = parse_medium(medium)
-    if spec_c_max is not None and c_max is not None and _check_c_max(c_max) != spec_c_max:
+    given = None if c_max is None else _check_c_max(c_max)
+    if spec_c_max is not None and given is not None and given != spec_c_max:
         raise ValueError(f"medium {medium!r} sets c_max = {spec_c_max}, but c_max = {c_max!r} was also given")
-    c_max = _check_c_max(spec_c_max if spec_c_max is not None else (2.0 if c_max is None else c_max))
+    c_max = spec_c_max if spec_c_max is not None else (2.0 if given is None else given)
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer of at least 2, got {n!r}")
     return _MAKERS[name](int(n), int(seed), int(index), float(c_max))

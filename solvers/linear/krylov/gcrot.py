@@ -24,12 +24,14 @@ import scipy.sparse.linalg as spla
 
 from ..algorithm import History, Preconditioned, RunResult
 from ..solution import ReturnCode
+from .bicgstab import _Stop
 
 
 @dataclass(frozen=True)
 class GCROT(Preconditioned):
     """GCROT(``m``, ``k``) via ``scipy.sparse.linalg.gcrotmk``: ``m`` inner steps per cycle, ``k`` vectors kept
-    across cycles (memory about ``m + 2k`` vectors against FGMRES(m)'s ``2m``)."""
+    across cycles. scipy's implementation holds more than FGMRES(m): 1.1-1.8x its peak memory in the
+    Helmholtz benchmark (GCROT(30, 10) against FGMRES(30), n = 128-1024)."""
 
     m: int = 30
     k: int = 10
@@ -83,8 +85,3 @@ class GCROT(Preconditioned):
         except _Stop as stop:
             return RunResult(stop.x, stop.code, applied[0], hist.norms)
         return RunResult(x, ReturnCode.MaxIters, applied[0], hist.norms)
-
-
-class _Stop(Exception):
-    def __init__(self, x, code):
-        self.x, self.code = x, code
