@@ -8,7 +8,9 @@ are in distribution, ``dipping``, ``salt``, ``checkerboard`` out of distribution
 classical counterpart of the learned method's cycle-network-cycle) and ``learned-cslp+fgmres`` (with a
 model), each to a true relative residual of 1e-8; on request (``--methods``) ``cslp-sa+fgmres``,
 ``cslp-exact+fgmres`` (the shifted Laplacian inverted by sparse LU: the bound of every cycle), and
-``cslp+gcrot`` / ``learned-cslp+gcrot`` (the two preconditioners inside GCROT(30, 10) instead of FGMRES(30)). Learned rows
+``cslp+gcrot`` / ``learned-cslp+gcrot`` (the two preconditioners inside GCROT(30, 10) instead of FGMRES(30)),
+``cslp-def+fgmres`` / ``learned-cslp-def+fgmres`` (the two inside two-level deflation with an exact coarse
+solve, :mod:`solvers.linear.preconditioners.deflation`) and ``cslp-deflin+fgmres`` (bilinear deflation). Learned rows
 record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean).
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
@@ -37,7 +39,8 @@ MEDIA = IN_DISTRIBUTION + OUT_OF_DISTRIBUTION
 METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "cslp2+fgmres", "learned-cslp+fgmres")
 #: not run by default: the shifted Laplacian by pyamg smoothed aggregation instead of geometric multigrid,
 #: and inverted exactly by sparse LU (what no cycle can beat: tells a hard medium from a weak cycle)
-EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres", "cslp+gcrot", "learned-cslp+gcrot")
+EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres", "cslp+gcrot", "learned-cslp+gcrot", "cslp-def+fgmres",
+                 "cslp-deflin+fgmres", "learned-cslp-def+fgmres")
 SEED = 99
 SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"

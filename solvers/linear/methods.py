@@ -11,7 +11,7 @@ from typing import Callable
 from .algorithm import Algorithm
 from .direct import Direct
 from .krylov import CG, FGMRES, GCROT, GMRES
-from .preconditioners import AMG, ILU, Jacobi, ShiftedLaplacian
+from .preconditioners import AMG, ILU, Jacobi, ShiftedLaplacian, TwoLevelDeflation
 
 
 def _petsc(ksp, pc, **opts):
@@ -44,6 +44,10 @@ METHODS: dict[str, Callable[[], Algorithm]] = {
     # Helmholtz: one geometric V-cycle of the complex shifted Laplacian (shift 0.5) inside FGMRES(30)
     "cslp+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian()),
     "cslp2+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian(cycles=2)),
+    # the same cycle with two-level deflation (higher-order coarse space, exact coarse solve by MUMPS):
+    # iterations independent of k and of trapping (preconditioners.deflation); "deflin": bilinear vectors
+    "cslp-def+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=TwoLevelDeflation()),
+    "cslp-deflin+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=TwoLevelDeflation(interpolation="linear")),
     "cslp-sa+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian(multigrid="sa")),
     # the same cycle inside GCROT(30, 10), which keeps 10 vectors across restarts: as FGMRES(30) on smooth
     # media, far fewer iterations where slow modes dominate (trapping media; solvers.linear.krylov.gcrot)

@@ -1,0 +1,129 @@
+"""Two-level deflation around the shifted-Laplacian cycle (solvers.linear.preconditioners.deflation): its
+coarse space, iterations independent of k and of trapping, the learned cycle inside it, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from solvers.linear import FGMRES, LinearProblem, PrecondParams, solve
+from solvers.linear.preconditioners import ShiftedLaplacian, TwoLevelDeflation
+from solvers.linear.preconditioners.deflation import deflation_space, interpolation_1d
+from solvers.problems.helmholtz import grid_helmholtz, wavenumber
+from solvers.problems.helmholtz_grid import assemble
+from solvers.sampling.media import wave_speed
+
+
+def _grid_problem(n, medium="layered"):
+    """The benchmark's system in grid order (numpy assembly, no mesh)."""
+    A, k2M, b = assemble(wave_speed(medium, n, 99, 0), wavenumber(n), (0.5, 0.8))
+    return LinearProblem(A, b, p=PrecondParams(grid=(n + 1, n + 1), operators={"k2M": k2M}))
+
+
+def _solve(problem, pc, maxiter=1000):
+    sol = solve(problem, FGMRES(restart=30, precond=pc), rtol=1e-8, maxiter=maxiter)
+    r = np.linalg.norm(problem.b - problem.A @ sol.x) / np.linalg.norm(problem.b)
+    assert sol.retcode.name == "Success" and r <= 1e-8, (sol.retcode, r)
+    return sol
+
+
+@pytest.mark.parametrize("kind", ["cubic", "linear"])
+def test_interpolation_reproduces_linear_functions(kind):
+    P = interpolation_1d(8, kind)
+    assert P.shape == (17, 9)
+    xc, xf = np.linspace(0, 1, 9), np.linspace(0, 1, 17)
+    np.testing.assert_allclose(P @ np.ones(9), np.ones(17), atol=1e-14)
+    np.testing.assert_allclose(P @ (3 * xc - 1), 3 * xf - 1, atol=1e-14)
+    if kind == "cubic":  # interior rows are the (1, 4, 6, 4, 1) / 8 subdivision rule
+        np.testing.assert_allclose(P[8].toarray().ravel()[3:6], [0.125, 0.75, 0.125])
+        np.testing.assert_allclose(P[9].toarray().ravel()[4:6], [0.5, 0.5])
+    Z = deflation_space((17, 33), kind)  # 16 x 32 cells -> 8 x 16
+    X, Y = np.meshgrid(np.linspace(0, 1, 17), np.linspace(0, 1, 9))
+    Xf, Yf = np.meshgrid(np.linspace(0, 1, 33), np.linspace(0, 1, 17))
+    np.testing.assert_allclose(Z @ (X + 2 * Y).ravel(), (Xf + 2 * Yf).ravel(), atol=1e-13)
+
+
+def test_iterations_do_not_grow_with_k_and_beat_the_cycle_alone():
+    """Dwarka & Vuik's higher-order deflation: the same iterations at n = 64 and 128 (k doubles), a few
+    times fewer than the V-cycle alone; bilinear deflation vectors need more and grow with k."""
+    its = {}
+    for n in (64, 128):
+        p = _grid_problem(n)
+        its["def", n] = _solve(p, TwoLevelDeflation()).iterations
+        its["lin", n] = _solve(p, TwoLevelDeflation(interpolation="linear")).iterations
+        its["cslp", n] = _solve(p, ShiftedLaplacian()).iterations
+    assert its["def", 128] <= 12 and abs(its["def", 128] - its["def", 64]) <= 2, its
+    assert its["cslp", 128] >= 4 * its["def", 128], its
+    assert its["lin", 128] > its["def", 128] + 4 and its["lin", 128] > its["lin", 64], its
+
+
+def test_trapping_checkerboard_needs_no_more_than_a_smooth_medium():
+    """The checkerboard traps rays (the cycle alone needs 3x the smooth medium's iterations); the exact
+    coarse solve on a space that resolves the waves removes what the cycle cannot reach."""
+    grf = _solve(_grid_problem(128, "grf"), TwoLevelDeflation()).iterations
+    checker = _solve(_grid_problem(128, "checkerboard"), TwoLevelDeflation()).iterations
+    cycle = _solve(_grid_problem(128, "checkerboard"), ShiftedLaplacian()).iterations
+    assert checker <= 1.5 * grf and cycle >= 3 * checker, (grf, checker, cycle)
+
+
+def test_dof_ordered_system_and_superlu_coarse_solve_agree():
+    """A DOLFINx system (dof order, its grid view maps the coarse space) gives the grid-ordered system's
+    iterations; SuperLU and MUMPS coarse solves give the same."""
+    n = 64
+    its_mesh = _solve(LinearProblem.from_system(grid_helmholtz(wave_speed("layered", n, 99, 0), wavenumber(n),
+                                                               source=(0.5, 0.8))), TwoLevelDeflation()).iterations
+    p = _grid_problem(n)
+    its_grid = _solve(p, TwoLevelDeflation()).iterations
+    its_superlu = _solve(p, TwoLevelDeflation(coarse="superlu")).iterations
+    assert abs(its_mesh - its_grid) <= 1 and its_superlu == its_grid
+
+
+def test_a_failing_coarse_solve_is_skipped_not_fatal(monkeypatch):
+    p = _grid_problem(64)
+    from solvers.linear import direct
+
+    real_run = direct.Direct.run
+
+    def nan_run(self, state, A, b, x0, tol, callback):
+        res = real_run(self, state, A, b, x0, tol, callback)
+        return res._replace(x=np.full_like(res.x, np.nan))
+
+    monkeypatch.setattr(direct.Direct, "run", nan_run)
+    sol = _solve(p, TwoLevelDeflation())
+    assert sol.stats["precond"]["coarse_skipped"] == sol.stats["precond"]["calls"] > 0
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="interpolation"):
+        TwoLevelDeflation(interpolation="quadratic")
+    with pytest.raises(ValueError, match="coarse"):
+        TwoLevelDeflation(coarse="pardiso")
+    with pytest.raises(ValueError, match="even number of cells"):
+        deflation_space((18, 18))
+    p = _grid_problem(16)
+    with pytest.raises(ValueError, match="structured grid"):
+        TwoLevelDeflation().setup(p.A, PrecondParams(operators=p.p.operators))
+    with pytest.raises(ValueError, match="the grid"):
+        TwoLevelDeflation().setup(p.A, PrecondParams(grid=(15, 15), operators=p.p.operators))
+    with pytest.raises(ValueError, match="could not be factorized"):
+        TwoLevelDeflation(ShiftedLaplacian(multigrid="exact"), coarse="superlu").setup(
+            sp.csr_matrix(p.A.shape, dtype=complex), p.p)
+
+
+def test_learned_cycle_inside_deflation(broken_helmholtz_net):
+    """The learned preconditioner as the inner step: the shipped network saves iterations over the cycle
+    alone, and an untrained or NaN network never fails the solve nor costs more than 2 iterations; the
+    network's counters reach the solve's stats."""
+    from pathlib import Path
+
+    from hybrid.precond.helmholtz import LearnedShiftedLaplacian
+
+    p = _grid_problem(64)
+    classical = _solve(p, TwoLevelDeflation()).iterations
+    broken = _solve(p, TwoLevelDeflation(LearnedShiftedLaplacian(broken_helmholtz_net)))
+    assert broken.iterations <= classical + 2
+    assert "network_calls" in broken.stats["precond"]
+    model = Path(__file__).resolve().parents[1] / "bench" / "models" / "helmholtz_cslp.pt"
+    shipped = _solve(p, TwoLevelDeflation(LearnedShiftedLaplacian(str(model))))
+    assert shipped.iterations < classical and shipped.stats["precond"]["network_calls"] > 0
