@@ -261,6 +261,22 @@ def test_complex_direct_through_real_mumps():
     assert np.abs(sol.x - ref).max() < 1e-10 * np.abs(ref).max()
 
 
+def test_complex_symmetric_matrix_goes_to_mumps_as_ldlt():
+    """A complex-symmetric matrix (Helmholtz) is factorized as L D L^T of its real-symmetric equivalent, a
+    non-symmetric one by LU; both match SuperLU."""
+    from solvers.linear.direct import is_symmetric
+
+    s = solvers.Helmholtz(meshes.unit_square(24), k=12.0, absorbing=["left", "right", "top", "bottom"]).assemble()
+    assert is_symmetric(s.A) and not is_symmetric(s.A + 1e-3 * sp.eye(s.A.shape[0], k=1))
+    b = np.random.default_rng(0).standard_normal(s.A.shape[0]) + 1j
+    for A in (s.A, (s.A + 1e-3 * sp.eye(s.A.shape[0], k=1)).tocsr()):
+        state = Direct("mumps").setup(A)
+        assert state.ksp_state[0].getPC().getType() == ("cholesky" if is_symmetric(A) else "lu")
+        ref = solve(LinearProblem(A, b), Direct()).x
+        sol = solve(LinearProblem(A, b), Direct("mumps"))
+        assert sol.converged and np.abs(sol.x - ref).max() < 1e-10 * np.abs(ref).max()
+
+
 def test_nan_matrix_is_invalid_input():
     A = sp.identity(4, format="csr") * 2.0
     A.data[1] = np.nan

