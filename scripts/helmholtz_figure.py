@@ -1,23 +1,27 @@
 """The Helmholtz time and memory scaling figure over every `hybrid bench helmholtz` results file of the
 README (the 1024 and 2048 rows come from separate runs) and the GPU rows of
 bench/results/helmholtz-gpu-solve.json (methods marked "(H200)", memory = host + device peak):
-bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows and its GPU table.
+bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows, its table of the
+deflated methods (bench/results/helmholtz-deflation.json and the 2048 rows of DEFLATION_FILES) and its GPU table.
 
-Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the CPU table in README.md)
+Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the two CPU tables in README.md)
 """
 
 import json
 import sys
 from pathlib import Path
 
-from hybrid.bench.helmholtz import figure, gpu_table, summary_table
+from hybrid.bench.helmholtz import deflation_table, figure, gpu_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 #: in order; a row of a later file replaces the same (n, medium, method) of an earlier one (n = 2048: the
 #: classical rows and the learned row are separate runs, each an hour)
 FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json",
-         "helmholtz-2048-learned.json")
+         "helmholtz-2048-learned.json", "helmholtz-2048-mumps.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
+#: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: MUMPS's row of the table
+#: above and the deflated row, each a run of its own)
+DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-mumps.json", "helmholtz-2048-deflation.json")
 README = ROOT.parents[1] / "README.md"
 
 
@@ -40,9 +44,15 @@ if __name__ == "__main__":
             rows.update({(r["n"], r["medium"], r["method"]): r for r in json.loads(path.read_text())["records"]})
     records = list(rows.values())
     print(summary_table(records))
+    deflated = [r for name in DEFLATION_FILES if (ROOT / name).exists()
+                for r in json.loads((ROOT / name).read_text())["records"]]
+    if deflated:
+        print()
+        print(deflation_table(deflated))
     if "--readme" in sys.argv[1:]:
-        README.write_text(replace_table(README.read_text(), summary_table(records)))
-        print(f"replaced the table in {README}")
+        text = replace_table(README.read_text(), summary_table(records))
+        README.write_text(replace_table(text, deflation_table(deflated)) if deflated else text)
+        print(f"replaced the tables in {README}")
     gpu = []
     if (ROOT / GPU_FILE).exists():
         # the n = 128 check rows (agreement with the CPU path, CUDA start-up included) are not timings
@@ -50,6 +60,6 @@ if __name__ == "__main__":
                if "failed" not in r and not r.get("check")]
         print()
         print(gpu_table(gpu))
-    drawn = records + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
+    drawn = records + [r for r in deflated if r["method"] != "direct-mumps"] + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
                        for r in gpu if r.get("rss_peak_mb") is not None]
     print(f"wrote {figure(drawn, ROOT / 'helmholtz-scaling.png')} from {len(drawn)} rows")

@@ -127,3 +127,18 @@ def test_learned_cycle_inside_deflation(broken_helmholtz_net):
     model = Path(__file__).resolve().parents[1] / "bench" / "models" / "helmholtz_cslp.pt"
     shipped = _solve(p, TwoLevelDeflation(LearnedShiftedLaplacian(str(model))))
     assert shipped.iterations < classical and shipped.stats["precond"]["network_calls"] > 0
+
+
+def test_deflation_table_compares_the_two_deflated_methods():
+    from hybrid.bench.helmholtz import deflation_table
+
+    def row(method, its, medium="layered"):
+        return {"n": 32, "medium": medium, "method": method, "iterations": its, "converged": True, "total_s": 1.0,
+                "rss_peak_mb": 100.0}
+
+    recs = [row("direct-mumps", 1), row("cslp-def+fgmres", 10), row("learned-cslp-def+fgmres", 7),
+            row("cslp-def+fgmres", 12, "checkerboard"), row("learned-cslp-def+fgmres", 9, "checkerboard")]
+    lines = deflation_table(recs).splitlines()
+    assert lines[0].endswith("| learned / classical iterations (both deflated) |")
+    assert lines[2] == "| 32 | layered | 1.0 s, 100 MB | 10 it, 1.0 s, 100 MB | 7 it, 1.0 s, 100 MB | 0.70 |"
+    assert lines[3] == "| 32 | checkerboard (OOD) | - | 12 it, 1.0 s, 100 MB | 9 it, 1.0 s, 100 MB | 0.75 |"

@@ -247,10 +247,12 @@ def table(records) -> str:
 SUMMARY_METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "cslp2+fgmres", "learned-cslp+fgmres")
 
 
-def _per_medium_table(records, methods, cell) -> str:
-    """One line per (n, medium), one ``cell(row)`` per method (``None`` when absent), and the learned /
-    classical iteration ratio where both converged: the layout of the README's Helmholtz tables."""
-    head = "| n | medium | " + " | ".join(methods) + " | learned / cslp iterations |"
+def _per_medium_table(records, methods, cell, ratio=("learned-cslp+fgmres", "cslp+fgmres"),
+                      ratio_label="learned / cslp iterations") -> str:
+    """One line per (n, medium), one ``cell(row)`` per method (``None`` when absent), and the iteration
+    ratio of the two methods ``ratio`` (learned, classical) where both converged: the layout of the
+    README's Helmholtz tables."""
+    head = "| n | medium | " + " | ".join(methods) + f" | {ratio_label} |"
     rows = [head, "|---|---|" + "---|" * (len(methods) + 1)]
     order = {m: i for i, m in enumerate(MEDIA)}
     media = sorted(dict.fromkeys(r["medium"] for r in records),
@@ -261,11 +263,11 @@ def _per_medium_table(records, methods, cell) -> str:
             if not row:
                 continue
             cells = [cell(row.get(m)) for m in methods]
-            c, lrn = row.get("cslp+fgmres"), row.get("learned-cslp+fgmres")
+            lrn, c = row.get(ratio[0]), row.get(ratio[1])
             ok = c and lrn and all("failed" not in x and x["converged"] for x in (c, lrn))
-            ratio = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
+            its = f"{lrn['iterations'] / c['iterations']:.2f}" if ok else ""
             tag = medium if distribution(medium) == "in" else f"{medium} (OOD)"
-            rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {ratio} |")
+            rows.append(f"| {n} | {tag} | " + " | ".join(cells) + f" | {its} |")
     return "\n".join(rows)
 
 
@@ -273,6 +275,16 @@ def summary_table(records) -> str:
     """The README's table: iterations, total time, peak memory per method (what an out-of-memory row
     would have needed), and the learned / classical iteration ratio."""
     return _per_medium_table(records, SUMMARY_METHODS, _summary_cell)
+
+
+DEFLATION_METHODS = ("direct-mumps", "cslp-def+fgmres", "learned-cslp-def+fgmres")
+
+
+def deflation_table(records) -> str:
+    """The README's table of the deflated methods beside MUMPS (``helmholtz-deflation.json``)."""
+    return _per_medium_table(records, DEFLATION_METHODS, _summary_cell,
+                             ratio=("learned-cslp-def+fgmres", "cslp-def+fgmres"),
+                             ratio_label="learned / classical iterations (both deflated)")
 
 
 def _summary_cell(r) -> str:

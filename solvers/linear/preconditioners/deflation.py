@@ -21,12 +21,15 @@ medium): 57 / 111 / 229 iterations at n = 128 / 256 / 512 with the V-cycle alone
 bilinear deflation, **10 / 10 / 10** with the higher-order one, and 10 at n = 1024; on the checkerboard,
 whose trapped rays make every cycle-only preconditioner slow (622 iterations at n = 256), 11.
 
-The price is the exact coarse solve: ``E`` has a quarter of the unknowns but a 25-point stencil, and its
-factorization costs 60-70% of a direct solve of ``A`` (MUMPS, n = 512: 5.0 s against 7.9 s). Inexact coarse
-solves (a few FGMRES iterations on ``E``, with the shifted-Laplacian cycle or with deflation one level down)
-let the outer iterations grow again at n = 1024 (27-33 against 10) and were slower overall (64-68 s
-against 38 s); they are not offered. Dropping or lumping the outer ring of ``E`` to keep a 9-point stencil
-destroys the alignment (1768 iterations, or none converged, at n = 256).
+The price is the exact coarse solve: ``E`` has a quarter of the unknowns but a 25-point stencil (its
+nested-dissection separators are as wide as the fine grid's), and its factorization costs about 70% of a
+direct solve of ``A`` (MUMPS ``L D L^T``, n = 1024: 21.6 s against 31.1 s, 2.1 against 3.0 GB). Measured
+alternatives (one-off runs, numbers in issue 11's note): inexact coarse solves (3-6 FGMRES iterations on
+``E`` preconditioned by its own shifted-Laplacian cycle, or by deflation one level further down) keep 10-18
+iterations at n = 512 but let them grow at n = 1024 (27-33) and were slower overall; deflating straight to
+the grid with a quarter of the cells per side (2.5 points per wavelength) needs 30 iterations at n = 512
+on the layered medium and 191 on the checkerboard; dropping or lumping the outer ring of ``E`` to keep a
+9-point stencil destroys the alignment (1768 iterations, or none converged, at n = 256).
 
 Written here because neither pyamg nor PETSc (PCDEFLATION is real-only in this install and takes no
 user coarse operator for complex systems) offers it; the coarse factorization is the toolkit's
