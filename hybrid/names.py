@@ -9,7 +9,7 @@ names its registry, and ``tests/test_structure.py`` checks that both list the sa
 PDES = ("poisson", "darcy", "convection-diffusion", "elasticity", "helmholtz")
 #: ``--method``: :data:`solvers.linear.methods.METHODS`
 METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "pyamg-rs2+cg", "pyamg-sa+gmres", "petsc-gamg+cg", "petsc-gamg+gmres", "jacobi+cg",
-           "ilu+gmres", "cslp+fgmres", "cslp2+fgmres", "cslp-def+fgmres", "cslp-deflin+fgmres", "cslp-sa+fgmres", "cslp+gcrot", "cslp-exact+fgmres", "direct-superlu", "direct-mumps")
+           "ilu+gmres", "cslp+fgmres", "cslp2+fgmres", "cslp-def+fgmres", "cslp-deflin+fgmres", "cslp-sa+fgmres", "cslp+gcrot", "cslp-exact+fgmres", "mumps-blr+fgmres", "direct-superlu", "direct-mumps")
 #: ``hybrid generate PROBLEM``: :data:`solvers.data.GENERATORS`
 GENERATORS = ("darcy", "poisson", "darcy-rhs", "helmholtz", "eit")
 #: ``hybrid train MODEL``: :data:`hybrid.operators.MODELS`

@@ -10,7 +10,8 @@ model), each to a true relative residual of 1e-8; on request (``--methods``) ``c
 ``cslp-exact+fgmres`` (the shifted Laplacian inverted by sparse LU: the bound of every cycle), and
 ``cslp+gcrot`` / ``learned-cslp+gcrot`` (the two preconditioners inside GCROT(30, 10) instead of FGMRES(30)),
 ``cslp-def+fgmres`` / ``learned-cslp-def+fgmres`` (the two inside two-level deflation with an exact coarse
-solve, :mod:`solvers.linear.preconditioners.deflation`) and ``cslp-deflin+fgmres`` (bilinear deflation). Learned rows
+solve, :mod:`solvers.linear.preconditioners.deflation`), ``cslp-deflin+fgmres`` (bilinear deflation) and
+``mumps-blr+fgmres`` (MUMPS's block-low-rank factorization as FGMRES's preconditioner). Learned rows
 record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean).
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
@@ -40,7 +41,7 @@ METHODS = ("direct-mumps", "direct-superlu", "cslp+fgmres", "cslp2+fgmres", "lea
 #: not run by default: the shifted Laplacian by pyamg smoothed aggregation instead of geometric multigrid,
 #: and inverted exactly by sparse LU (what no cycle can beat: tells a hard medium from a weak cycle)
 EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres", "cslp+gcrot", "learned-cslp+gcrot", "cslp-def+fgmres",
-                 "cslp-deflin+fgmres", "learned-cslp-def+fgmres")
+                 "cslp-deflin+fgmres", "learned-cslp-def+fgmres", "mumps-blr+fgmres")
 SEED = 99
 SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
@@ -277,11 +278,12 @@ def summary_table(records) -> str:
     return _per_medium_table(records, SUMMARY_METHODS, _summary_cell)
 
 
-DEFLATION_METHODS = ("direct-mumps", "cslp-def+fgmres", "learned-cslp-def+fgmres")
+DEFLATION_METHODS = ("direct-mumps", "mumps-blr+fgmres", "cslp-def+fgmres", "learned-cslp-def+fgmres")
 
 
 def deflation_table(records) -> str:
-    """The README's table of the deflated methods beside MUMPS (``helmholtz-deflation.json``)."""
+    """The README's table of the deflated methods beside MUMPS, exact and block-low-rank
+    (``helmholtz-deflation.json``)."""
     return _per_medium_table(records, DEFLATION_METHODS, _summary_cell,
                              ratio=("learned-cslp-def+fgmres", "cslp-def+fgmres"),
                              ratio_label="learned / classical iterations (both deflated)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -43,6 +43,10 @@ class Direct(Algorithm):
     at the same time and residual (Helmholtz at n = 1024, 1.05M unknowns: 3.0 against 4.75 GB added by
     the factorization, 31 against 34 s).
 
+    ``options``: extra PETSc options of the MUMPS factorization (without prefix), e.g. :data:`BLR` for a
+    block-low-rank factorization with a relative compression threshold: an approximate solve, for use as a
+    preconditioner (:class:`~solvers.linear.preconditioners.DirectPreconditioner`), not as a direct solver.
+
     SuperLU defaults suit FEM matrices, whose sparsity pattern is symmetric: the ``MMD_AT_PLUS_A``
     ordering (3x faster than scipy's default COLAMD at 1M dofs here) and ``symmetric_mode`` with
     ``pivot_threshold=0.1`` (prefer diagonal pivots, so the fill-reducing ordering survives). On the
@@ -55,6 +59,7 @@ class Direct(Algorithm):
     symmetric: bool = False
     symmetric_mode: bool = True
     pivot_threshold: float = 0.1
+    options: dict = field(default_factory=dict)
     needs_matrix = True
     iterative = False
 
@@ -64,6 +69,8 @@ class Direct(Algorithm):
         return self.backend == "mumps"
 
     def setup(self, A, p=None):
+        if self.options and self.backend != "mumps":
+            raise ValueError(f"Direct: options are MUMPS options; backend {self.backend!r} takes none")
         if self.backend == "superlu":
             if is_petsc(A):
                 raise ValueError("Direct(backend='superlu') needs a scipy matrix; use backend='mumps'")
@@ -78,7 +85,7 @@ class Direct(Algorithm):
 
             complex_input = not is_petsc(A) and np.iscomplexobj(A.data if sp.issparse(A) else A)
             pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and is_symmetric(A)) else "lu"
-            ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps"})
+            ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps", **self.options})
             M = real_equivalent(A) if complex_input else A
             try:
                 return MumpsState(ksp, ksp.setup(M), complex_input)
@@ -111,6 +118,16 @@ class Direct(Algorithm):
     @property
     def label(self) -> str:
         return f"Direct({self.backend})"
+
+
+def blr(tolerance: float = 1e-5) -> dict:
+    """MUMPS options of a block-low-rank factorization (ICNTL(35) = 1, CNTL(7) = ``tolerance``): blocks of
+    the factors compressed to that relative accuracy. On the Helmholtz coarse operator of two-level deflation
+    at n = 1024 (263k unknowns) ``1e-5`` took the factorization from 19.0 to 11.4 s with a solve residual of
+    2e-4; on the fine operator (1.05M) from 25.5 to 22.7 s with 1.5e-3."""
+    if not (np.isfinite(tolerance) and 0 < tolerance < 1):
+        raise ValueError(f"blr: tolerance must be in (0, 1), got {tolerance!r}")
+    return {"mat_mumps_icntl_35": 1, "mat_mumps_cntl_7": float(tolerance)}
 
 
 def is_symmetric(A, rtol: float = 1e-13) -> bool:

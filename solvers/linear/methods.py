@@ -11,7 +11,8 @@ from typing import Callable
 from .algorithm import Algorithm
 from .direct import Direct
 from .krylov import CG, FGMRES, GCROT, GMRES
-from .preconditioners import AMG, ILU, Jacobi, ShiftedLaplacian, TwoLevelDeflation
+from .direct import blr
+from .preconditioners import AMG, ILU, DirectPreconditioner, Jacobi, ShiftedLaplacian, TwoLevelDeflation
 
 
 def _petsc(ksp, pc, **opts):
@@ -54,6 +55,9 @@ METHODS: dict[str, Callable[[], Algorithm]] = {
     "cslp+gcrot": lambda: GCROT(m=HELMHOLTZ_RESTART, k=10, precond=ShiftedLaplacian()),
     # the shifted Laplacian inverted exactly (sparse LU): the bound of every cycle above, a reference
     "cslp-exact+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian(multigrid="exact")),
+    # MUMPS's block-low-rank factorization (tolerance 1e-5) as FGMRES's preconditioner: the direct solver's
+    # iterative counterpart, cheaper than the exact factorization, a few iterations to 1e-8
+    "mumps-blr+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=DirectPreconditioner(Direct("mumps", options=blr(1e-5)))),
     "direct-superlu": lambda: Direct("superlu"),
     "direct-mumps": lambda: Direct("mumps"),
 }

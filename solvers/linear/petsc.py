@@ -180,11 +180,13 @@ class PETScKSP(Algorithm):
         to_petsc_options(opts, prefix)
         ksp.setOperators(mat)
         ksp.setFromOptions()
-        clear_options(opts, prefix)
         if python_pc is not None:
             attach_python_pc(ksp, python_pc)
         ksp.setConvergenceHistory()
-        ksp.setUp()
+        try:  # the factorization's own options (``mat_mumps_icntl_*``) are read in setUp, not setFromOptions
+            ksp.setUp()
+        finally:
+            clear_options(opts, prefix)
         return ksp, mat, python_pc
 
     def precond_of(self, state):

@@ -3,6 +3,7 @@ from .jacobi import Jacobi
 from .ilu import ILU
 from .multigrid import AMG, GeometricMG
 from .shifted_laplacian import ShiftedLaplacian
+from .direct import DirectPreconditioner
 from .deflation import TwoLevelDeflation
 
 
@@ -14,4 +15,4 @@ def __getattr__(name):  # GAMG pulls in petsc4py: import it on first use
     raise AttributeError(name)
 
 
-__all__ = ["Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GeometricMG", "ShiftedLaplacian", "TwoLevelDeflation", "GAMG"]
+__all__ = ["Preconditioner", "Identity", "Jacobi", "ILU", "AMG", "GeometricMG", "ShiftedLaplacian", "TwoLevelDeflation", "DirectPreconditioner", "GAMG"]
