@@ -126,10 +126,47 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="structured grid"):
         TwoLevelDeflation().setup(p.A, PrecondParams(operators=p.p.operators))
     with pytest.raises(ValueError, match="the grid"):
-        TwoLevelDeflation().setup(p.A, PrecondParams(grid=(15, 15), operators=p.p.operators))
+        TwoLevelDeflation(ShiftedLaplacian(multigrid="exact")).setup(p.A, PrecondParams(grid=(15, 15),
+                                                                                        operators=p.p.operators))
     with pytest.raises(ValueError, match="could not be factorized"):
         TwoLevelDeflation(ShiftedLaplacian(multigrid="exact"), coarse="superlu").setup(
             sp.csr_matrix(p.A.shape, dtype=complex), p.p)
+
+
+@pytest.mark.parametrize("grid", [[17, 17], "17x17", (17,), np.array([17, 17]), (17.0, 17.0), (17, 17, 1),
+                                  (-17, -17), (True, 17)])
+def test_bad_grids_are_named(grid):
+    """From a user trial: a list, a string, one entry, floats, three entries or negative counts escaped as
+    AttributeError / IndexError / TypeError or were silently accepted."""
+    p = _grid_problem(16)
+    with pytest.raises(ValueError, match="grid must be"):
+        TwoLevelDeflation(ShiftedLaplacian(multigrid="exact")).setup(p.A, PrecondParams(grid=grid, operators=p.p.operators))
+
+
+def test_user_trial_findings():
+    """A preconditioner that is not one is refused at construction; a singular matrix fails MUMPS's setup
+    as it fails SuperLU's (it used to pass and return NaN at every apply); ``blr`` names a non-number; the
+    coarse size is reported in the solve's stats (not subtracted away as a counter)."""
+    from solvers.linear.direct import Direct, blr
+    from solvers.linear.methods import method
+    from solvers.linear.preconditioners import DirectPreconditioner
+
+    for bad in ("jacobi", 3, Direct("superlu")):
+        with pytest.raises(ValueError, match="inner must be a preconditioner"):
+            TwoLevelDeflation(bad)
+    S = sp.identity(10, format="lil")
+    S[3, 3] = 0.0
+    for backend in ("mumps", "superlu"):
+        with pytest.raises(ValueError, match="could not be factorized"):
+            DirectPreconditioner(Direct(backend)).setup(S.tocsr())
+    with pytest.raises(ValueError, match="could not be factorized"):
+        p = _grid_problem(16)
+        TwoLevelDeflation(ShiftedLaplacian(multigrid="exact")).setup(sp.csr_matrix(p.A.shape, dtype=complex), p.p)
+    for bad in ("1e-5", None, [1e-5]):
+        with pytest.raises(ValueError, match="tolerance must be a number"):
+            blr(bad)
+    sol = solve(_grid_problem(64), method("cslp-def+fgmres"), rtol=1e-8)
+    assert sol.stats["precond"]["setup_coarse_unknowns"] == 33 * 33
 
 
 def test_learned_cycle_inside_deflation(broken_helmholtz_net):

@@ -170,6 +170,10 @@ def test_cli_cslp(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads(out.read_text())
     assert s["converged"] and s["rel_residual"] <= 1e-8 and 5 < s["iterations"] < 60
+    # a learned Helmholtz method without --model points at the Helmholtz checkpoint (it named the AMG one)
+    r = subprocess.run([HYBRID, "solve", "helmholtz", "--n", "32", "--k", "20.1", "--bc", "left=absorbing",
+                        "--method", "learned-cslp-def+fgmres"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "bench/models/helmholtz_cslp.pt" in r.stderr, r.stderr[-500:]
 
 
 # ---- the learned correction and its safeguard -----------------------------------------------------------
@@ -581,6 +585,7 @@ def test_figure_script_replaces_the_readme_table():
     ("helmholtz", ["--sizes", "1"], "--sizes 1: helmholtz sizes are even numbers >= 8"),
     ("helmholtz", ["--sizes", "32,33"], "--sizes 33: helmholtz sizes are even numbers >= 8"),
     ("helmholtz", ["--problems", "checkerboard@1_5"], "c_max '1_5' is not a number"),
+    ("helmholtz", ["--methods", "cslp-def+fgmres,cslp-def+fgmres"], "each method once"),
 ])
 def test_bench_helmholtz_refuses_bad_sizes_and_media(tmp_path, suite, args, message):
     """Found by trying the benchmark as a user: duplicates crashed the norm table after the file was

@@ -173,6 +173,8 @@ def _helmholtz(args, suite):
         raise FileNotFoundError(f"--model {model}: no such checkpoint")
     methods = args.methods or list(suite.METHODS)
     known = suite.METHODS + suite.EXTRA_METHODS
+    if len(set(methods)) < len(methods):
+        raise ValueError(f"--methods {','.join(methods)}: each method once")
     unknown = set(methods) - set(known)
     if unknown:
         raise ValueError(f"--methods {','.join(sorted(unknown))}: helmholtz methods are {', '.join(known)}")

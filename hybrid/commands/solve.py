@@ -190,8 +190,9 @@ def check_args(args) -> None:
         check_positive("--n", args.n)
     if args.method in LEARNED_METHODS:
         if args.model is None:
+            example = "helmholtz_cslp.pt" if "cslp" in args.method else "learned_amg.pt"
             raise ValueError(f"--method {args.method} needs --model PATH (a trained checkpoint, e.g. "
-                             "bench/models/learned_amg.pt)")
+                             f"bench/models/{example})")
         if not args.model.exists():
             raise FileNotFoundError(f"--model {args.model}: no such checkpoint")
     elif args.model is not None:

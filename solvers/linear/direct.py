@@ -88,9 +88,17 @@ class Direct(Algorithm):
             ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps", **self.options})
             M = real_equivalent(A) if complex_input else A
             try:
-                return MumpsState(ksp, ksp.setup(M), complex_input)
+                st = ksp.setup(M)
             except Exception as e:  # PETSc error 71 / 76: zero pivot, singular
                 return FactorFailed(str(e))
+            if not is_petsc(A):  # MUMPS reports a zero pivot (or no memory) as the PC's failure, not an error
+                reason = st[0].getPC().getFailedReason()
+                if reason:
+                    from petsc4py import PETSc
+
+                    names = {v: k for k, v in vars(PETSc.PC.FailedReason).items() if not k.startswith("_")}
+                    return FactorFailed(f"MUMPS: {names.get(reason, reason)}")
+            return MumpsState(ksp, st, complex_input)
         raise ValueError(f"Direct: unknown backend {self.backend!r}; use 'superlu' or 'mumps'")
 
     def run(self, state, A, b, x0, tol, callback):
@@ -125,8 +133,9 @@ def blr(tolerance: float = 1e-5) -> dict:
     the factors compressed to that relative accuracy. On the Helmholtz coarse operator of two-level deflation
     at n = 1024 (263k unknowns) ``1e-5`` took the factorization from 19.0 to 11.4 s with a solve residual of
     2e-4; on the fine operator (1.05M) from 25.5 to 22.7 s with 1.5e-3."""
-    if not (np.isfinite(tolerance) and 0 < tolerance < 1):
-        raise ValueError(f"blr: tolerance must be in (0, 1), got {tolerance!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)) \
+            or not (np.isfinite(tolerance) and 0 < tolerance < 1):
+        raise ValueError(f"blr: tolerance must be a number in (0, 1), got {tolerance!r}")
     return {"mat_mumps_icntl_35": 1, "mat_mumps_cntl_7": float(tolerance)}
 
 

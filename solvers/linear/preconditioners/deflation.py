@@ -97,6 +97,16 @@ def deflation_space(shape, kind: str = "cubic", grid_of_dof=None) -> sp.csr_matr
     return Z if grid_of_dof is None else Z[np.asarray(grid_of_dof)]
 
 
+def grid_shape(grid) -> tuple[int, int]:
+    """``(ny + 1, nx + 1)`` of a ``meshes.GridView`` or of a shape given as a tuple of two node counts."""
+    shape = getattr(grid, "shape", grid)
+    if not (isinstance(shape, tuple) and len(shape) == 2 and all(isinstance(v, (int, np.integer))
+                                                                 and not isinstance(v, bool) and v >= 3 for v in shape)):
+        raise ValueError(f"grid must be a meshes.GridView or a tuple (ny + 1, nx + 1) of two node counts >= 3, "
+                         f"got {grid!r}")
+    return int(shape[0]), int(shape[1])
+
+
 class TwoLevelDeflation(Preconditioner):
     """A-DEF2 two-level deflation around ``inner``: ``x = M r``, then ``x += Z E^{-1} Z^T (r - A x)``.
 
@@ -123,8 +133,11 @@ class TwoLevelDeflation(Preconditioner):
                              f"got {interpolation!r}")
         if coarse not in COARSE:
             raise ValueError(f"TwoLevelDeflation: coarse must be one of {tuple(COARSE)}, got {coarse!r}")
-        self.inner = inner if inner is not None else ShiftedLaplacian()
-        self.interpolation, self.coarse = interpolation, coarse
+        inner = inner if inner is not None else ShiftedLaplacian()
+        if not (callable(getattr(inner, "setup", None)) and callable(getattr(inner, "apply", None))):
+            raise ValueError(f"TwoLevelDeflation: inner must be a preconditioner (setup(A, p), apply(r)), "
+                             f"got {inner!r}")
+        self.inner, self.interpolation, self.coarse = inner, interpolation, coarse
 
     @property
     def linear(self) -> bool:
@@ -136,15 +149,17 @@ class TwoLevelDeflation(Preconditioner):
         super().setup(A, p)
         if is_petsc(A) or not sp.issparse(A):
             raise ValueError("TwoLevelDeflation needs a scipy sparse matrix (a structured-grid system, serial)")
+        # the inner preconditioner first: its errors (a Helmholtz-only cycle without k2M) say more
+        self.inner = setup_precond(copy.copy(self.inner), A, p)
         grid = param(p, "grid")
         if grid is None:
             raise ValueError("TwoLevelDeflation needs a structured grid (PrecondParams(grid=meshes.GridView(...)) "
-                             "or a grid shape when the dofs are in grid order)")
-        shape = grid if isinstance(grid, tuple) else grid.shape
+                             "or a grid shape (ny + 1, nx + 1) when the dofs are in grid order); on an "
+                             "unstructured mesh use mumps-blr+fgmres or cslp-sa+fgmres")
+        shape = grid_shape(grid)
         if A.shape[0] != shape[0] * shape[1]:
             raise ValueError(f"TwoLevelDeflation: matrix has {A.shape[0]} rows, the grid {shape} has "
                              f"{shape[0] * shape[1]} nodes")
-        self.inner = setup_precond(copy.copy(self.inner), A, p)
         dtype = np.result_type(A.dtype, np.float64)
         self.Z = deflation_space(shape, self.interpolation,
                                  None if isinstance(grid, tuple) else grid.grid_of_dof).astype(dtype)
@@ -154,7 +169,7 @@ class TwoLevelDeflation(Preconditioner):
             self._coarse = DirectPreconditioner(COARSE[self.coarse]()).setup(self.E)
         except ValueError as e:
             raise ValueError(f"TwoLevelDeflation: the coarse operator: {e}") from None
-        self.stats.update({"coarse_unknowns": int(self.E.shape[0]), "coarse_skipped": 0})
+        self.stats.update({"setup_coarse_unknowns": int(self.E.shape[0]), "coarse_skipped": 0})
         return self
 
     def begin_solve(self) -> None:

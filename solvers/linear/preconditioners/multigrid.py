@@ -176,7 +176,8 @@ class GeometricMG(Preconditioner):
             nx, ny = nx // 2, ny // 2
         if not Ps:
             raise ValueError(f"GeometricMG: a {shape[1] - 1} x {shape[0] - 1} grid cannot be coarsened "
-                             "(needs an even number of cells per side)")
+                             f"(needs an even number of cells per side, at least {2 * self.coarsest}: "
+                             f"coarsest={self.coarsest})")
         if not isinstance(self.grid, tuple):  # first prolongation: grid order -> dof order rows
             Ps[0] = Ps[0][self.grid.grid_of_dof]
         return Ps
