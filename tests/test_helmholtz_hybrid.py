@@ -398,6 +398,7 @@ def test_example_helmholtz_hybrid(tmp_path):
     for name, r in runs.items():
         assert r["converged"] and r["residual"] <= 1e-8
         assert np.linalg.norm(r["x"] - ref) / np.linalg.norm(ref) < 1e-6, name
+    assert runs["cslp-def+fgmres"]["iterations"] * 3 < runs["cslp+fgmres"]["iterations"]
     assert (tmp_path / "helmholtz_hybrid.png").exists()
 
 
