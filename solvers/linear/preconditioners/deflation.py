@@ -16,10 +16,12 @@ wavelength). Dwarka & Vuik ("Scalable convergence using two-level deflation prec
 Helmholtz equation", SIAM J. Sci. Comput. 42, 2020) fix the alignment with a higher-order interpolation:
 the coarse value at a fine node that coincides with a coarse one is ``(u_{j-1} + 6 u_j + u_{j+1}) / 8``
 and at a midpoint ``(u_j + u_{j+1}) / 2``, in each direction (the cubic B-spline subdivision rule). Measured
-here (P1 on the unit square, 10 points per wavelength, absorbing boundaries, FGMRES(30) to 1e-8; layered
-medium): 57 / 111 / 229 iterations at n = 128 / 256 / 512 with the V-cycle alone, 16 / 28 / 73 with
-bilinear deflation, **10 / 10 / 10** with the higher-order one, and 10 at n = 1024; on the checkerboard,
-whose trapped rays make every cycle-only preconditioner slow (622 iterations at n = 256), 11.
+here (``hybrid bench helmholtz``: P1 on the unit square, 10 points per wavelength, absorbing boundaries,
+FGMRES(30) to 1e-8; layered medium): 66 / 128 / 254 / 528 iterations at n = 128 / 256 / 512 / 1024 with the
+V-cycle alone, 18 / 36 at n = 128 / 256 with bilinear deflation, **10** at every n with the higher-order one;
+on the checkerboard, whose trapped rays make every cycle-only preconditioner slow (670 iterations at
+n = 256), 38 / 210 with bilinear and 11-12 with higher-order deflation (``bench/results/helmholtz.json``,
+``helmholtz-deflation-linear.json``, ``helmholtz-deflation.json``).
 
 The price is the exact coarse solve: ``E`` has a quarter of the unknowns but a 25-point stencil (its
 nested-dissection separators are as wide as the fine grid's), and its factorization costs about 70% of a
