@@ -44,6 +44,8 @@ coarse operator at n = 512, MUMPS 5 s).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -146,8 +148,6 @@ class TwoLevelDeflation(Preconditioner):
         return bool(getattr(self.inner, "linear", True))
 
     def setup(self, A, p=None):
-        import copy
-
         super().setup(A, p)
         if is_petsc(A) or not sp.issparse(A):
             raise ValueError("TwoLevelDeflation needs a scipy sparse matrix (a structured-grid system, serial)")
