@@ -31,7 +31,7 @@ from .stencil import StencilOperator
 
 def prolong(xc: torch.Tensor) -> torch.Tensor:
     """Bilinear interpolation from ``(ny+1, nx+1)`` coarse nodes to ``(2ny+1, 2nx+1)`` fine nodes (the
-    ``kron`` of :func:`solvers.linear.preconditioners.multigrid._interp_1d` in grid order)."""
+    ``kron`` of :func:`solvers.linear.preconditioners.multigrid.linear_interpolation_1d` in grid order)."""
     ny1, nx1 = xc.shape
     t = xc.new_zeros((ny1, 2 * nx1 - 1))
     t[:, ::2] = xc

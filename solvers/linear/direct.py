@@ -43,7 +43,7 @@ class Direct(Algorithm):
     at the same time and residual (Helmholtz at n = 1024, 1.05M unknowns: 3.0 against 4.75 GB added by
     the factorization, 31 against 34 s).
 
-    ``options``: extra PETSc options of the MUMPS factorization (without prefix), e.g. :data:`BLR` for a
+    ``options``: extra PETSc options of the MUMPS factorization (without prefix), e.g. :func:`blr` for a
     block-low-rank factorization with a relative compression threshold: an approximate solve, for use as a
     preconditioner (:class:`~solvers.linear.preconditioners.DirectPreconditioner`), not as a direct solver.
 
@@ -84,7 +84,11 @@ class Direct(Algorithm):
             from .petsc import PETScKSP
 
             complex_input = not is_petsc(A) and np.iscomplexobj(A.data if sp.issparse(A) else A)
-            pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and is_symmetric(A)) else "lu"
+            from .krylov.cg import asymmetry
+
+            # a complex-symmetric A (A = A^T) has a real-symmetric equivalent: L D L^T
+            pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and asymmetry(A, conjugate=False)
+                                                                           <= 1e-13) else "lu"
             ksp = PETScKSP("preonly", pc, {"pc_factor_mat_solver_type": "mumps", **self.options})
             M = real_equivalent(A) if complex_input else A
             try:
@@ -137,13 +141,6 @@ def blr(tolerance: float = 1e-5) -> dict:
             or not (np.isfinite(tolerance) and 0 < tolerance < 1):
         raise ValueError(f"blr: tolerance must be a number in (0, 1), got {tolerance!r}")
     return {"mat_mumps_icntl_35": 1, "mat_mumps_cntl_7": float(tolerance)}
-
-
-def is_symmetric(A, rtol: float = 1e-13) -> bool:
-    """``A == A^T`` (transpose, not conjugate transpose) to ``rtol`` of its largest entry."""
-    A = sp.csr_matrix(A)
-    scale = abs(A).max() if A.nnz else 0.0
-    return A.shape[0] == A.shape[1] and (A.nnz == 0 or abs(A - A.T).max() <= rtol * scale)
 
 
 def real_equivalent(A) -> sp.csr_matrix:

@@ -19,14 +19,13 @@ from ..algorithm import History, Preconditioned, RunResult, Tolerances
 from ..solution import ReturnCode
 
 
-def asymmetry(A) -> float:
-    """``max |A - A^H| / max |A|`` for an explicit matrix (0 for operators that cannot be checked)."""
-    if sp.issparse(A):
+def asymmetry(A, conjugate: bool = True) -> float:
+    """``max |A - A^H| / max |A|`` for an explicit matrix (0 for operators that cannot be checked);
+    ``conjugate=False``: ``A - A^T`` (complex symmetry, as of a Helmholtz matrix)."""
+    if sp.issparse(A) or isinstance(A, np.ndarray):
         scale = abs(A).max()
-        return float(abs(A - A.conj().T).max() / scale) if scale > 0 else 0.0
-    if isinstance(A, np.ndarray):
-        scale = np.abs(A).max()
-        return float(np.abs(A - A.conj().T).max() / scale) if scale > 0 else 0.0
+        At = A.conj().T if conjugate else A.T
+        return float(abs(A - At).max() / scale) if scale > 0 else 0.0
     return 0.0
 
 

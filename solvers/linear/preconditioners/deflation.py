@@ -53,6 +53,7 @@ from ..direct import Direct, blr
 from ..problem import is_petsc
 from .base import Preconditioner, param, setup_precond
 from .direct import DirectPreconditioner
+from .multigrid import linear_interpolation_1d
 from .shifted_laplacian import ShiftedLaplacian
 
 INTERPOLATIONS = ("cubic", "linear")
@@ -64,28 +65,28 @@ COARSE = {"mumps-blr": lambda: Direct("mumps", options=blr(1e-5)), "mumps": lamb
 def interpolation_1d(n_coarse_cells: int, kind: str = "cubic") -> sp.csr_matrix:
     """Prolongation from ``n + 1`` coarse nodes to ``2 n + 1`` fine nodes on an interval.
 
-    ``"linear"``: weights (1/2, 1, 1/2). ``"cubic"``: weights (1/8, 1/2, 3/4, 1/2, 1/8) (Dwarka & Vuik's
-    higher-order deflation vectors); at the two ends the missing coarse node outside the interval is the
-    linear extrapolation of the two inside it, which makes the end rows injections. Both reproduce
-    linear functions exactly.
+    ``"linear"``: weights (1/2, 1, 1/2), the geometric multigrid's (:func:`.multigrid.linear_interpolation_1d`).
+    ``"cubic"``: weights (1/8, 1/2, 3/4, 1/2, 1/8) (Dwarka & Vuik's higher-order deflation vectors); at the
+    two ends the missing coarse node outside the interval is the linear extrapolation of the two inside it,
+    which makes the end rows injections. Both reproduce linear functions exactly.
     """
     if kind not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {kind!r}")
     nc, nf = int(n_coarse_cells) + 1, 2 * int(n_coarse_cells) + 1
     if nc < 2:
         raise ValueError(f"interpolation_1d needs at least one coarse cell, got {n_coarse_cells!r}")
-    stencil = {-1: 0.5, 0: 1.0, 1: 0.5} if kind == "linear" else {-2: 0.125, -1: 0.5, 0: 0.75, 1: 0.5, 2: 0.125}
+    if kind == "linear":
+        return linear_interpolation_1d(nc - 1)
     rows, cols, vals = [], [], []
     for j in range(nc):
-        for offset, w in stencil.items():
+        for offset, w in {-2: 0.125, -1: 0.5, 0: 0.75, 1: 0.5, 2: 0.125}.items():
             i = 2 * j + offset
             if 0 <= i < nf:
                 rows.append(i), cols.append(j), vals.append(w)
     P = sp.csr_matrix((vals, (rows, cols)), shape=(nf, nc)).tolil()
-    if kind == "cubic":  # ghost nodes u_{-1} = 2 u_0 - u_1 (and at the far end): the end rows become injections
-        for end, inner in ((0, 1), (nc - 1, nc - 2)):
-            i = 2 * end
-            P[i, end], P[i, inner] = 1.0, 0.0
+    # ghost nodes u_{-1} = 2 u_0 - u_1 (and at the far end): the end rows become injections
+    for end, inner in ((0, 1), (nc - 1, nc - 2)):
+        P[2 * end, end], P[2 * end, inner] = 1.0, 0.0
     P = P.tocsr()
     P.eliminate_zeros()
     return P

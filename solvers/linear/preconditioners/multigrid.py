@@ -138,7 +138,7 @@ class AMG(Preconditioner):
         return f"AMG(kind={self.kind!r}, cycle={self.cycle!r})" + (f"\n{self.ml}" if hasattr(self, "ml") else "")
 
 
-def _interp_1d(n_coarse_cells: int) -> sp.csr_matrix:
+def linear_interpolation_1d(n_coarse_cells: int) -> sp.csr_matrix:
     """Linear interpolation from ``n+1`` coarse nodes to ``2n+1`` fine nodes."""
     nc, nf = n_coarse_cells + 1, 2 * n_coarse_cells + 1
     rows, cols, vals = [], [], []
@@ -172,7 +172,7 @@ class GeometricMG(Preconditioner):
         ny, nx = shape[0] - 1, shape[1] - 1
         Ps = []
         while nx % 2 == 0 and ny % 2 == 0 and min(nx, ny) // 2 >= self.coarsest:
-            Ps.append(sp.kron(_interp_1d(ny // 2), _interp_1d(nx // 2), format="csr"))
+            Ps.append(sp.kron(linear_interpolation_1d(ny // 2), linear_interpolation_1d(nx // 2), format="csr"))
             nx, ny = nx // 2, ny // 2
         if not Ps:
             raise ValueError(f"GeometricMG: a {shape[1] - 1} x {shape[0] - 1} grid cannot be coarsened "
