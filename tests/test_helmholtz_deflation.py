@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from solvers.linear import FGMRES, LinearProblem, PrecondParams, solve
 from solvers.linear.preconditioners import ShiftedLaplacian, TwoLevelDeflation
-from solvers.linear.preconditioners.deflation import deflation_space, interpolation_1d
+from solvers.linear.preconditioners.deflation import deflation_space, galerkin_rows, interpolation_1d
 from solvers.problems.helmholtz import grid_helmholtz, wavenumber
 from solvers.problems.helmholtz_grid import assemble
 from solvers.sampling.media import wave_speed
@@ -93,6 +93,16 @@ def test_a_failing_coarse_solve_is_skipped_not_fatal(monkeypatch):
     monkeypatch.setattr(direct.Direct, "run", nan_run)
     sol = _solve(p, TwoLevelDeflation())
     assert sol.stats["precond"]["coarse_skipped"] == sol.stats["precond"]["calls"] > 0
+
+
+def test_coarse_operator_by_row_blocks_equals_the_triple_product():
+    """``galerkin_rows`` (A Z never whole) gives Z^T A Z, with blocks that do not divide the rows too."""
+    p = _grid_problem(32)
+    Z = deflation_space((33, 33)).astype(complex)
+    ref = (Z.T @ p.A @ Z).toarray()
+    for rows in (100, 1089, 5000):
+        E = galerkin_rows(p.A, Z, block_rows=rows)
+        assert E.shape == (17 * 17, 17 * 17) and np.abs(E.toarray() - ref).max() < 1e-12 * np.abs(ref).max()
 
 
 def test_block_low_rank_factorization_as_a_preconditioner():

@@ -280,6 +280,30 @@ def test_complex_symmetric_matrix_goes_to_mumps_as_ldlt():
         assert sol.converged and np.abs(sol.x - ref).max() < 1e-10 * np.abs(ref).max()
 
 
+def test_complex_matrix_goes_to_mumps_as_interleaved_2x2_blocks():
+    """The real equivalent pairs each unknown's real and imaginary parts (block (ar, ai; ai, -ar)), solves
+    with the pairs of ``b`` as they lie in memory, and MUMPS analyses it by 2 x 2 blocks (ICNTL(15) = -2),
+    unless the caller's options say otherwise."""
+    from solvers.linear.direct import real_equivalent
+
+    rng = np.random.default_rng(3)
+    A = (sp.random(40, 40, 0.1, random_state=1) + 1j * sp.random(40, 40, 0.1, random_state=2) + 4 * sp.eye(40)).tocsr()
+    x = rng.standard_normal(40) + 1j * rng.standard_normal(40)
+    M = real_equivalent(A)
+    assert M.shape == (80, 80) and M.nnz == 4 * A.nnz
+    np.testing.assert_allclose(M @ np.conj(x).view(np.float64), (A @ x).view(np.float64), atol=1e-12)
+    np.testing.assert_allclose(M[2 * 5:2 * 5 + 2, 2 * 5:2 * 5 + 2].toarray(),
+                               [[A[5, 5].real, A[5, 5].imag], [A[5, 5].imag, -A[5, 5].real]])
+    state = Direct("mumps").setup(A)
+    assert state.ksp_state[0].getPC().getFactorMatrix().getMumpsIcntl(15) == -2
+    sol = solve(LinearProblem(A, A @ x), Direct("mumps"))
+    assert sol.converged and np.abs(sol.x - x).max() < 1e-12
+    own = Direct("mumps", options={"mat_mumps_icntl_15": 0}).setup(A)
+    assert own.ksp_state[0].getPC().getFactorMatrix().getMumpsIcntl(15) == 0
+    real = Direct("mumps").setup(sp.csr_matrix(A.real + 4 * sp.eye(40)))
+    assert real.ksp_state[0].getPC().getFactorMatrix().getMumpsIcntl(15) == 0
+
+
 def test_nan_matrix_is_invalid_input():
     A = sp.identity(4, format="csr") * 2.0
     A.data[1] = np.nan
