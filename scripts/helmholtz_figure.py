@@ -15,13 +15,15 @@ from hybrid.bench.helmholtz import deflation_table, figure, gpu_table, summary_t
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 #: in order; a row of a later file replaces the same (n, medium, method) of an earlier one (n = 2048: the
-#: classical rows and the learned row are separate runs, each an hour)
+#: classical rows and the learned row are separate runs, each an hour; MUMPS's rows come from the newest
+#: runs, the deflation runs, which factorize by 2 x 2 blocks)
 FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json",
-         "helmholtz-2048-learned.json", "helmholtz-2048-mumps.json")
+         "helmholtz-2048-learned.json", "helmholtz-2048-mumps.json", "helmholtz-deflation.json",
+         "helmholtz-2048-deflation.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
-#: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: MUMPS's row of the table
-#: above and the deflated row, each a run of its own)
-DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-mumps.json", "helmholtz-2048-deflation.json")
+#: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: one run of MUMPS and the two
+#: deflated methods, and the learned one again with a higher address-space limit: torch's libraries)
+DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation.json", "helmholtz-2048-deflation-learned.json")
 README = ROOT.parents[1] / "README.md"
 
 
@@ -36,16 +38,20 @@ def replace_table(text: str, table: str) -> str:
     return "\n".join(lines[:i] + new + lines[j:])
 
 
-if __name__ == "__main__":
+def load(names) -> list[dict]:
+    """The rows of the files ``names`` that exist, a later file's row replacing an earlier one's."""
     rows = {}
-    for name in FILES:
+    for name in names:
         path = ROOT / name
         if path.exists():
             rows.update({(r["n"], r["medium"], r["method"]): r for r in json.loads(path.read_text())["records"]})
-    records = list(rows.values())
+    return list(rows.values())
+
+
+if __name__ == "__main__":
+    records = load(FILES)
     print(summary_table(records))
-    deflated = [r for name in DEFLATION_FILES if (ROOT / name).exists()
-                for r in json.loads((ROOT / name).read_text())["records"]]
+    deflated = load(DEFLATION_FILES)
     if deflated:
         print()
         print(deflation_table(deflated))
@@ -60,6 +66,6 @@ if __name__ == "__main__":
                if "failed" not in r and not r.get("check")]
         print()
         print(gpu_table(gpu))
-    drawn = records + [r for r in deflated if r["method"] != "direct-mumps"] + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
+    drawn = load(FILES + DEFLATION_FILES) + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
                        for r in gpu if r.get("rss_peak_mb") is not None]
     print(f"wrote {figure(drawn, ROOT / 'helmholtz-scaling.png')} from {len(drawn)} rows")
