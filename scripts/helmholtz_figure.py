@@ -15,11 +15,12 @@ from hybrid.bench.helmholtz import deflation_table, figure, gpu_table, summary_t
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 #: in order; a row of a later file replaces the same (n, medium, method) of an earlier one (n = 2048: the
-#: classical rows and the learned row are separate runs, each an hour; MUMPS's rows come from the newest
-#: runs, the deflation runs, which factorize by 2 x 2 blocks)
+#: classical rows and the learned row are separate runs, each an hour)
 FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json",
-         "helmholtz-2048-learned.json", "helmholtz-2048-mumps.json", "helmholtz-deflation.json",
-         "helmholtz-2048-deflation.json")
+         "helmholtz-2048-learned.json", "helmholtz-2048-mumps.json")
+#: MUMPS's rows of the table come from the newest runs (the deflation runs, where MUMPS factorizes by 2 x 2
+#: blocks), for the (n, medium) the table has
+MUMPS_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
 #: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: one run of MUMPS and the two
 #: deflated methods, and the learned one again with a higher address-space limit: torch's libraries)
@@ -50,6 +51,9 @@ def load(names) -> list[dict]:
 
 if __name__ == "__main__":
     records = load(FILES)
+    present = {(r["n"], r["medium"]) for r in records}
+    records = [r for r in records if r["method"] != "direct-mumps"] + [
+        r for r in load(MUMPS_FILES) if r["method"] == "direct-mumps" and (r["n"], r["medium"]) in present]
     print(summary_table(records))
     deflated = load(DEFLATION_FILES)
     if deflated:
@@ -66,6 +70,6 @@ if __name__ == "__main__":
                if "failed" not in r and not r.get("check")]
         print()
         print(gpu_table(gpu))
-    drawn = load(FILES + DEFLATION_FILES) + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
+    drawn = records + [r for r in deflated if r["method"] != "direct-mumps"] + [{**r, "method": f"{r['method']} (H200)", "rss_peak_mb": r["rss_peak_mb"] + r["device_peak_mb"]}
                        for r in gpu if r.get("rss_peak_mb") is not None]
     print(f"wrote {figure(drawn, ROOT / 'helmholtz-scaling.png')} from {len(drawn)} rows")

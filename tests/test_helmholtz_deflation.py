@@ -195,6 +195,14 @@ def test_learned_cycle_inside_deflation(broken_helmholtz_net):
     model = Path(__file__).resolve().parents[1] / "bench" / "models" / "helmholtz_cslp.pt"
     shipped = _solve(p, TwoLevelDeflation(LearnedShiftedLaplacian(str(model))))
     assert shipped.iterations < classical and shipped.stats["precond"]["network_calls"] > 0
+    # the network's pass in bfloat16 (autocast): still a converged solve that beats the cycle alone, within
+    # one iteration of float32, every step accepted by the safeguard
+    bf16 = _solve(p, TwoLevelDeflation(LearnedShiftedLaplacian(str(model), precision="bfloat16")))
+    assert bf16.iterations < classical and abs(bf16.iterations - shipped.iterations) <= 1
+    assert bf16.stats["precond"]["accepted"] == bf16.stats["precond"]["network_calls"]
+    for bad in ("bf16", None, "float64"):
+        with pytest.raises(ValueError, match="precision must be one of"):
+            LearnedShiftedLaplacian(str(model), precision=bad)
 
 
 def test_deflation_table_compares_the_two_deflated_methods():

@@ -24,8 +24,10 @@ n = 256), 38 / 210 with bilinear and 11-12 with higher-order deflation (``bench/
 ``helmholtz-deflation-linear.json``, ``helmholtz-deflation.json``).
 
 The price is the exact coarse solve: ``E`` has a quarter of the unknowns but a 25-point stencil (its
-nested-dissection separators are as wide as the fine grid's), and its factorization costs about 70% of a
-direct solve of ``A`` (MUMPS ``L D L^T``, n = 1024: 21.6 s against 31.1 s, 2.1 against 3.0 GB). Measured
+nested-dissection separators are as wide as the fine grid's), and its factorization costs about half of a
+direct solve of ``A`` (MUMPS ``L D L^T`` by 2 x 2 blocks with BLR at 1e-5; n = 1024: 9.7 s against 20-22 s
+for ``A``; n = 2048: 8.3 GB added against 15.3 GB, and a setup of 80 s against 197 s). ``E`` is summed over
+row blocks of ``A`` (:func:`galerkin_rows`), so the product ``A Z`` (1.3 GB at n = 2048) is never whole. Measured
 alternatives (one-off runs, numbers in issue 11's note): inexact coarse solves (3-6 FGMRES iterations on
 ``E`` preconditioned by its own shifted-Laplacian cycle, or by deflation one level further down) keep 10-18
 iterations at n = 512 but let them grow at n = 1024 (27-33) and were slower overall; deflating straight to
@@ -37,8 +39,8 @@ Written here because pyamg has no deflation and PETSc's ``PCDEFLATION`` works on
 real in this install (a complex system would go through its real equivalent, and the higher-order
 coarse space would have to be built here anyway); the coarse factorization is the toolkit's
 :class:`~solvers.linear.direct.Direct` through :class:`~.direct.DirectPreconditioner`: MUMPS ``L D L^T``
-with block-low-rank compression by default (at n = 1024: 11.4 s instead of 19.0 s for the exact factors,
-the same iterations), exact MUMPS, or SuperLU (whose threshold pivoting took 53 s on the checkerboard's
+with block-low-rank compression by default (at n = 1024, before MUMPS analysed by blocks: 11.4 s instead of
+19.0 s for the exact factors, the same iterations), exact MUMPS, or SuperLU (whose threshold pivoting took 53 s on the checkerboard's
 coarse operator at n = 512, MUMPS 5 s).
 """
 
