@@ -103,6 +103,9 @@ def test_coarse_operator_by_row_blocks_equals_the_triple_product():
     for rows in (100, 1089, 5000):
         E = galerkin_rows(p.A, Z, block_rows=rows)
         assert E.shape == (17 * 17, 17 * 17) and np.abs(E.toarray() - ref).max() < 1e-12 * np.abs(ref).max()
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="block_rows must be a positive integer"):
+            galerkin_rows(p.A, Z, block_rows=bad)
 
 
 def test_block_low_rank_factorization_as_a_preconditioner():

@@ -304,6 +304,66 @@ def test_complex_matrix_goes_to_mumps_as_interleaved_2x2_blocks():
     assert real.ksp_state[0].getPC().getFactorMatrix().getMumpsIcntl(15) == 0
 
 
+def test_direct_solvers_leave_the_callers_matrix_alone():
+    """A CSR matrix with unsorted indices and duplicates shares its index arrays with another matrix: solving
+    with either backend (complex through the real equivalent, real through PETSc) must not sort or sum them
+    in place (a user trial found the other matrix's values moved)."""
+    indptr, idx = np.array([0, 2, 4, 6], np.int32), np.array([1, 0, 1, 2, 2, 0], np.int32)
+    for dtype in (complex, float):
+        A1 = sp.csr_matrix((np.array([1, 4, 5, 1j, 6, 2]).astype(dtype) if dtype is complex
+                            else np.array([1, 4, 5, 1, 6, 2], float), idx, indptr), shape=(3, 3))
+        A2 = sp.csr_matrix((np.array([2, 8, 9, 3, 7, 1], dtype=dtype), idx, indptr), shape=(3, 3))
+        before, ref = A2.toarray(), np.linalg.solve(A1.toarray(), np.ones(3))
+        for alg in (Direct("mumps"), Direct("mumps", symmetric=True), Direct()):
+            sol = solve(LinearProblem(A1, np.ones(3)), alg)
+            if not (alg.symmetric and dtype is float):  # A1 is not symmetric: Cholesky may fail, LU must not
+                assert np.abs(sol.x - ref).max() < 1e-12, alg
+            assert np.array_equal(A2.toarray(), before), alg
+            assert np.array_equal(idx, [1, 0, 1, 2, 2, 0]), alg
+
+
+def test_symmetry_test_is_per_entry_not_relative_to_the_largest():
+    """A non-symmetric block next to a much larger symmetric one is not complex symmetric: LU, not L D L^T
+    (judged against max |A| it passed and the factorization was wrong)."""
+    B = sp.csr_matrix(np.array([[4 + 1j, 1], [-1, 3 - 2j]]))
+    A = sp.block_diag([1e14 * sp.identity(2), B], format="csr").astype(complex)
+    assert Direct("mumps").setup(A).ksp_state[0].getPC().getType() == "lu"
+    sol = solve(LinearProblem(A, np.ones(4)), Direct("mumps"))
+    assert sol.converged and np.abs(sol.x - np.linalg.solve(A.toarray(), np.ones(4))).max() < 1e-14
+    s = solvers.Helmholtz(meshes.unit_square(24), k=12.0, absorbing=["left", "right", "top", "bottom"]).assemble()
+    assert Direct("mumps").setup(s.A).ksp_state[0].getPC().getType() == "cholesky"
+
+
+def test_direct_real_matrix_with_complex_or_block_right_hand_sides():
+    """A real factorization applied to a complex vector solves its real and imaginary parts (as spsolve does),
+    and a block of right-hand sides column by column, in both backends and as a preconditioner."""
+    from solvers.linear.preconditioners import DirectPreconditioner
+
+    A = (sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(30, 30))).tocsr()
+    Ac = (A + 1j * sp.identity(30)).tocsr()
+    rng = np.random.default_rng(1)
+    b = rng.standard_normal(30) + 1j * rng.standard_normal(30)
+    R = rng.standard_normal((30, 3))
+    for backend in ("mumps", "superlu"):
+        sol = solve(LinearProblem(A, b), Direct(backend))
+        assert sol.converged and np.abs(A @ sol.x - b).max() < 1e-12, backend
+        for M in (A, Ac):
+            pc = DirectPreconditioner(Direct(backend)).setup(M)
+            assert np.abs(M @ pc.apply(b) - b).max() < 1e-12, backend
+            X = pc.apply(R)
+            assert X.shape == (30, 3) and np.abs(M @ X - R).max() < 1e-12, backend
+
+
+def test_direct_odd_formats_and_bad_options():
+    """A complex dia_matrix factorizes (the symmetry test took .max() of it); an option MUMPS rejects is a
+    ValueError naming it, not a 'factorization failed' Breakdown."""
+    A = sp.dia_matrix(sp.diags([1.0, 4 + 1j, 1.0], [-1, 0, 1], shape=(50, 50)))
+    sol = solve(LinearProblem(A, np.ones(50)), Direct("mumps"))
+    assert sol.converged and np.abs(A @ sol.x - 1).max() < 1e-12
+    with pytest.raises(ValueError, match="mat_mumps_icntl_7"):
+        Direct("mumps", options={"mat_mumps_icntl_7": 1}).setup(A.tocsr())
+
+
 def test_nan_matrix_is_invalid_input():
     A = sp.identity(4, format="csr") * 2.0
     A.data[1] = np.nan

@@ -116,7 +116,7 @@ class LearnedShiftedLaplacian(Preconditioner):
                  min_gain: float = 0.005, probe: int = 5, scheme: str = "VNV", precision: str = "float32"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.precision = precision
+        self.precision = str(precision)
         if not (0 <= min_gain < 1):
             raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
         if scheme not in SCHEMES:

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .algorithm import Algorithm, Tolerances, call_setup
 from .preconditioners.base import Preconditioner, snapshot, stats_delta
-from .problem import LinearProblem, check_problem, is_petsc
+from .problem import LinearProblem, canonical_csr, check_problem, is_petsc
 from .solution import ReturnCode, SetupBreakdown, Solution, SolveError
 
 #: When a method reports convergence but the *true* residual is above the requested target (the
@@ -376,6 +376,8 @@ def rounding_floor(A, x, bnorm) -> float:
         from petsc4py import PETSc
 
         return eps * A.norm(PETSc.NormType.INFINITY) * x.norm() / bnorm
+    if sp.issparse(A):  # scipy's abs() sums duplicates in place: on a canonical copy, not the caller's A
+        A = canonical_csr(A)
     if sp.issparse(A) or isinstance(A, np.ndarray):
         return eps * float(np.linalg.norm(abs(A) @ np.abs(x))) / bnorm
     return 0.0  # a LinearOperator: unknown, so never called rounding-limited

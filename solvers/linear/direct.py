@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .algorithm import Algorithm, RunResult
-from .problem import is_petsc
+from .problem import canonical_csr, is_petsc
 from .solution import ReturnCode
 
 
@@ -86,12 +86,12 @@ class Direct(Algorithm):
         if self.backend == "mumps":
             from .petsc import PETScKSP
 
-            complex_input = not is_petsc(A) and np.iscomplexobj(A.data if sp.issparse(A) else A)
-            from .krylov.cg import asymmetry
-
+            if sp.issparse(A):
+                A = canonical_csr(A)  # a copy where it must be sorted or summed: the caller's A stays as it is
+            complex_input = not is_petsc(A) and _is_complex(A)
             # a complex-symmetric A (A = A^T) has a real-symmetric equivalent: L D L^T
-            pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and asymmetry(A, conjugate=False)
-                                                                           <= 1e-13) else "lu"
+            pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and complex_symmetric(A)) \
+                else "lu"
             opts = {"pc_factor_mat_solver_type": "mumps", **({"mat_mumps_icntl_15": -2} if complex_input else {}),
                     **self.options}
             ksp = PETScKSP("preonly", pc, opts)
@@ -99,6 +99,8 @@ class Direct(Algorithm):
             try:
                 st = ksp.setup(M)
             except Exception as e:  # PETSc error 71 / 76: zero pivot, singular
+                if getattr(e, "ierr", None) in (62, 63):  # PETSC_ERR_ARG_WRONG / _OUTOFRANGE: an option, not A
+                    raise ValueError(f"Direct: MUMPS rejected the options {self.options}: {e}") from None
                 return FactorFailed(str(e))
             if not is_petsc(A):  # MUMPS reports a zero pivot (or no memory) as the PC's failure, not an error
                 reason = st[0].getPC().getFailedReason()
@@ -114,6 +116,16 @@ class Direct(Algorithm):
         if isinstance(state, FactorFailed):
             x = np.zeros_like(b) if not is_petsc(b) else b.duplicate()
             return RunResult(x, ReturnCode.Breakdown, 0, [], f"factorization failed: {state.error}")
+        if not is_petsc(b):
+            b = np.asarray(b)
+            if np.iscomplexobj(b) and not _is_complex(A):  # a real factorization: real and imaginary parts
+                parts = [self.run(state, A, np.ascontiguousarray(v), None, tol, None) for v in (b.real, b.imag)]
+                bad = next((r for r in parts if r.retcode is not ReturnCode.Success), parts[0])
+                return RunResult(parts[0].x + 1j * parts[1].x, bad.retcode, 1, [], bad.message)
+            if b.ndim == 2 and self.backend == "mumps":  # a block of right-hand sides, one solve per column
+                cols = [self.run(state, A, np.ascontiguousarray(b[:, j]), None, tol, None) for j in range(b.shape[1])]
+                bad = next((r for r in cols if r.retcode is not ReturnCode.Success), cols[0])
+                return RunResult(np.column_stack([r.x for r in cols]), bad.retcode, 1, [], bad.message)
         if self.backend == "superlu":
             x = state.solve(b)
         else:
@@ -149,14 +161,31 @@ def blr(tolerance: float = 1e-5) -> dict:
     return {"mat_mumps_icntl_35": 1, "mat_mumps_cntl_7": float(tolerance)}
 
 
+def _is_complex(A) -> bool:
+    return np.iscomplexobj(A.data if sp.issparse(A) else A)
+
+
+def complex_symmetric(A, tol: float = 1e-13) -> bool:
+    """``A = A^T`` entry by entry, each difference judged against the larger of its row's and its column's
+    largest entry: a test relative to ``max |A|`` passed a non-symmetric block beside a symmetric one 1e14
+    times larger, whose L D L^T factorization was then wrong (a user trial)."""
+    A = canonical_csr(A)
+    D = abs(A - A.T).tocoo()
+    if D.nnz == 0:
+        return True
+    rowmax = np.zeros(A.shape[0])
+    rows = np.flatnonzero(np.diff(A.indptr))
+    rowmax[rows] = np.maximum.reduceat(np.abs(A.data), A.indptr[rows])
+    return bool(np.all(D.data <= tol * np.maximum(rowmax[D.row], rowmax[D.col])))
+
+
 def real_equivalent(A) -> sp.csr_matrix:
     """The real matrix of twice the size that solves ``A x = b`` unknown by unknown: entry ``a = ar + i ai``
     becomes the 2 x 2 block ``[[ar, ai], [ai, -ar]]`` at rows and columns ``2i, 2i + 1``, the unknowns are the
     pairs ``(xr, -xi)`` and the right-hand side the pairs ``(br, bi)`` (``b.view(float64)``). Symmetric when
     ``A`` is complex symmetric. Built as a block-sparse matrix on ``A``'s own CSR structure (no
     intermediate of the result's size beyond its blocks)."""
-    A = sp.csr_matrix(A)
-    A.sum_duplicates()
+    A = canonical_csr(A)
     blocks = np.empty((A.nnz, 2, 2))
     blocks[:, 0, 0] = A.data.real
     blocks[:, 0, 1] = blocks[:, 1, 0] = A.data.imag

@@ -19,7 +19,7 @@ from petsc4py import PETSc
 
 from .algorithm import Algorithm, RunResult, Tolerances
 from .preconditioners.base import Preconditioner, check_traits, refresh_precond, setup_precond
-from .problem import is_petsc
+from .problem import canonical_csr, is_petsc
 from .solution import ReturnCode
 
 _prefix_counter = itertools.count()
@@ -29,8 +29,7 @@ def to_petsc_mat(A, comm=None) -> PETSc.Mat:
     """A serial PETSc AIJ matrix holding a copy of scipy ``A`` (real only)."""
     if np.iscomplexobj(A.data if sp.issparse(A) else A):
         raise ValueError("PETSc here is real-only: cannot take a complex matrix")
-    A = sp.csr_matrix(A)
-    A.sort_indices()
+    A = canonical_csr(A)
     M = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType), A.indices.astype(PETSc.IntType),
                                             A.data.astype(PETSc.ScalarType)), comm=comm or PETSc.COMM_SELF)
     M.assemble()

@@ -15,6 +15,17 @@ def is_petsc(obj) -> bool:
     return type(obj).__module__.startswith("petsc4py")
 
 
+def canonical_csr(A) -> sp.csr_matrix:
+    """``A`` as CSR with sorted indices and no duplicates, without touching the caller's arrays: scipy's
+    ``csr_matrix(A)`` shares them, and ``sort_indices`` / ``sum_duplicates`` work in place, which corrupts any
+    other matrix built on the same index arrays (a user trial found one whose values moved)."""
+    C = sp.csr_matrix(A)
+    if not C.has_canonical_format:
+        C = C.copy()
+        C.sum_duplicates()
+    return C
+
+
 @dataclass
 class PrecondParams:
     """What a preconditioner may need beyond ``A`` (LinearSolve.jl passes ``p`` to its ``precs``).

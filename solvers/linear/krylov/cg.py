@@ -16,12 +16,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..algorithm import History, Preconditioned, RunResult, Tolerances
+from ..problem import canonical_csr
 from ..solution import ReturnCode
 
 
 def asymmetry(A, conjugate: bool = True) -> float:
     """``max |A - A^H| / max |A|`` for an explicit matrix (0 for operators that cannot be checked);
     ``conjugate=False``: ``A - A^T`` (complex symmetry, as of a Helmholtz matrix)."""
+    if sp.issparse(A):
+        A = canonical_csr(A)
     if sp.issparse(A) or isinstance(A, np.ndarray):
         scale = abs(A).max()
         At = A.conj().T if conjugate else A.T

@@ -108,6 +108,8 @@ def galerkin_rows(A, Z, block_rows: int = 2**18) -> sp.csr_matrix:
     """``Z^T A Z`` summed over blocks of ``block_rows`` rows of ``A``: ``sum_b Z_b^T (A_b Z)``. The memory of
     the product ``A Z`` (at n = 2048, 4.2M rows with about 16 complex entries each: 1.3 GB) is never held
     at once, only a block of it and the coarse operator."""
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"galerkin_rows: block_rows must be a positive integer, got {block_rows!r}")
     A, Z = sp.csr_matrix(A), sp.csr_matrix(Z)
     E = None
     for r0 in range(0, A.shape[0], block_rows):

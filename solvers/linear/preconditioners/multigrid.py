@@ -13,6 +13,7 @@ import pyamg
 import scipy.sparse as sp
 
 from ..hierarchy import GaussSeidel, Hierarchy, Level, galerkin_hierarchy
+from ..problem import canonical_csr
 from .base import Preconditioner, param
 
 _AMG_KINDS = {"sa": pyamg.smoothed_aggregation_solver, "rs": pyamg.ruge_stuben_solver}
@@ -100,8 +101,7 @@ class AMG(Preconditioner):
 
     def _galerkin(self, A) -> None:
         """New matrices on every level of the existing hierarchy: ``A`` on top, ``R A P`` below."""
-        Al = sp.csr_matrix(A)
-        Al.sort_indices()
+        Al = canonical_csr(A)  # not sorted in place: the caller's arrays stay as they are
         for lvl in self.ml.levels[:-1]:
             lvl.A = Al
             Al = sp.csr_matrix(lvl.R @ Al @ lvl.P)
