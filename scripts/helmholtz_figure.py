@@ -2,16 +2,17 @@
 README (the 1024 and 2048 rows come from separate runs) and the GPU rows of
 bench/results/helmholtz-gpu-solve.json (methods marked "(H200)", memory = host + device peak):
 bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows, its table of the
-deflated methods (bench/results/helmholtz-deflation.json and the 2048 rows of DEFLATION_FILES) and its GPU table.
+deflated methods (bench/results/helmholtz-deflation.json and the 2048 rows of DEFLATION_FILES), its table of
+many sources with one setup (bench/results/helmholtz-sources.json) and its GPU table.
 
-Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the two CPU tables in README.md)
+Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the three CPU tables in README.md)
 """
 
 import json
 import sys
 from pathlib import Path
 
-from hybrid.bench.helmholtz import deflation_table, figure, gpu_table, summary_table
+from hybrid.bench.helmholtz import deflation_table, figure, gpu_table, sources_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 #: in order; a row of a later file replaces the same (n, medium, method) of an earlier one (n = 2048: the
@@ -25,6 +26,8 @@ GPU_FILE = "helmholtz-gpu-solve.json"
 #: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: one run of MUMPS and the two
 #: deflated methods, and the learned one again with a higher address-space limit: torch's libraries)
 DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation.json", "helmholtz-2048-deflation-learned.json")
+#: many right-hand sides with one setup (``--sources``)
+SOURCES_FILE = "helmholtz-sources.json"
 README = ROOT.parents[1] / "README.md"
 
 
@@ -59,9 +62,14 @@ if __name__ == "__main__":
     if deflated:
         print()
         print(deflation_table(deflated))
+    sources = load([SOURCES_FILE])
+    if sources:
+        print()
+        print(sources_table(sources))
     if "--readme" in sys.argv[1:]:
         text = replace_table(README.read_text(), summary_table(records))
-        README.write_text(replace_table(text, deflation_table(deflated)) if deflated else text)
+        text = replace_table(text, deflation_table(deflated)) if deflated else text
+        README.write_text(replace_table(text, sources_table(sources)) if sources else text)
         print(f"replaced the tables in {README}")
     gpu = []
     if (ROOT / GPU_FILE).exists():

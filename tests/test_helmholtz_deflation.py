@@ -221,3 +221,32 @@ def test_deflation_table_compares_the_two_deflated_methods():
     assert lines[0].endswith("| learned / classical iterations (both deflated) |")
     assert lines[2] == "| 32 | layered | 1.0 s, 100 MB | - | 10 it, 1.0 s, 100 MB | 7 it, 1.0 s, 100 MB | 0.70 |"
     assert lines[3] == "| 32 | checkerboard (OOD) | - | - | 12 it, 1.0 s, 100 MB | 9 it, 1.0 s, 100 MB | 0.75 |"
+
+
+def test_point_source_is_the_assembled_right_hand_side():
+    """``point_source`` alone equals the right-hand side of the grid assembly and, mapped to dofs, DOLFINx's."""
+    from solvers.problems.helmholtz_grid import point_source
+
+    _, _, b = assemble(wave_speed("layered", 32, 99, 0), wavenumber(32), (0.3, 0.7))
+    assert np.abs(point_source(32, (0.3, 0.7)) - b).max() <= 1e-15 * np.abs(b).max()
+    s = grid_helmholtz(wave_speed("layered", 32, 99, 0), wavenumber(32), (0.3, 0.7))
+    mapped = s.aux["grid"].to_dofs(point_source(32, (0.3, 0.7)).reshape(33, 33))
+    assert np.abs(mapped - s.b).max() < 1e-9 * np.abs(s.b).max()
+
+
+def test_bench_row_with_several_sources_reuses_the_setup():
+    """``--sources 3``: two more right-hand sides after the first, each converged to the tolerance with the
+    same setup (the direct solve in one step, deflation in about as many iterations as the first), and the
+    table that reports them."""
+    from hybrid.bench.helmholtz import more_sources, run_one, sources_table
+
+    assert more_sources(1) == [] and more_sources(3) == [(0.2, 0.8), (0.8, 0.8)]
+    recs = [run_one(64, "layered", m, sources=3) for m in ("direct-mumps", "cslp-def+fgmres")]
+    for r in recs:
+        assert r["converged"] and len(r["more_sources"]) == 2, r
+        assert all(m["converged"] and m["rel_residual"] <= 1e-8 for m in r["more_sources"])
+    assert [m["iterations"] for m in recs[0]["more_sources"]] == [1, 1]
+    assert all(abs(m["iterations"] - recs[1]["iterations"]) <= 2 for m in recs[1]["more_sources"])
+    lines = sources_table(recs).splitlines()
+    assert lines[2].startswith("| 64 | layered | direct-mumps | 3 |") and "(1-1)" in lines[2]
+    assert lines[3].startswith("| 64 | layered | cslp-def+fgmres | 3 |")

@@ -327,7 +327,7 @@ def test_bench_helmholtz_rows(tmp_path):
 
 
 @pytest.mark.parametrize("flag,value", [("--restart", "0"), ("--memory-gb", "-1"), ("--memory-gb", "nan"),
-                                        ("--z-precision", "half")])
+                                        ("--z-precision", "half"), ("--sources", "0")])
 def test_bench_helmholtz_bad_limits(tmp_path, flag, value):
     r = subprocess.run([HYBRID, "bench", "helmholtz", "--sizes", "32", "--problems", "layered", flag, value,
                         "--json", str(tmp_path / "h.json")], capture_output=True, text=True, cwd=ROOT)

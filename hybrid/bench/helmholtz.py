@@ -12,7 +12,9 @@ model), each to a true relative residual of 1e-8; on request (``--methods``) ``c
 ``cslp-def+fgmres`` / ``learned-cslp-def+fgmres`` (the two inside two-level deflation with an exact coarse
 solve, :mod:`solvers.linear.preconditioners.deflation`), ``cslp-deflin+fgmres`` (bilinear deflation) and
 ``mumps-blr+fgmres`` (MUMPS's block-low-rank factorization as FGMRES's preconditioner). Learned rows
-record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean).
+record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean). With
+``--sources K`` a row solves ``K - 1`` more sources after the first with the same setup (``init(...).solve(b)``:
+factors, hierarchy and coarse factorization reused), recorded under ``more_sources``.
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
 memory (``ru_maxrss``) is its own. After assembly the mesh and the assembly's garbage are freed (for
@@ -32,6 +34,8 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
+
 from solvers.sampling.media import parse_medium
 
 IN_DISTRIBUTION = ("grf", "layered")
@@ -45,6 +49,13 @@ EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres", "cslp+gcrot", "learned-c
 SEED = 99
 SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
+
+
+def more_sources(count: int) -> list[tuple[float, float]]:
+    """The sources after the first (``SOURCE``) of a row with ``--sources count``: a line of shots at the
+    source's depth, ``x`` from 0.2 to 0.8."""
+    k = int(count) - 1
+    return [(round(0.2 + 0.6 * j / max(k - 1, 1), 6), SOURCE[1]) for j in range(k)]
 
 
 def default_memory_gb() -> float | None:
@@ -63,7 +74,7 @@ def needed_mb(record) -> float | None:
     return float(est.group(1)) + record["rss_base_mb"] if est and "rss_base_mb" in record else None
 
 
-def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, queue):
+def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, queue, sources=1):
     import os
     import resource
 
@@ -78,8 +89,9 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
     oom = f"out of memory (limit {memory_gb:.1f} GB)" if memory_gb else "out of memory"
     try:
         from solvers.limits import release_memory, reset_peak_memory, resident_mb
-        from solvers.linear import LinearProblem, solve
+        from solvers.linear import LinearProblem, init
         from solvers.problems.helmholtz import grid_helmholtz, wavenumber
+        from solvers.problems.helmholtz_grid import point_source
         from solvers.sampling.media import wave_speed
 
         t0 = time.perf_counter()
@@ -106,7 +118,15 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
             if hasattr(alg, key):
                 alg = dataclasses.replace(alg, **{key: value})
                 applied[key] = value
-        sol = solve(lp, alg, rtol=rtol, maxiter=maxiter)
+        cache = init(lp, alg, rtol=rtol, maxiter=maxiter)
+        sol = cache.solve()
+        more = []
+        for src in more_sources(sources) if sol.converged else []:
+            # another right-hand side on the same system: the setup (factors, hierarchy, coarse solve) is reused
+            b = lp.p.grid.to_dofs(point_source(n, src).reshape(n + 1, n + 1))
+            s = cache.solve(b)
+            more.append({"source": list(src), "iterations": s.iterations, "solve_s": s.stats["solve_s"],
+                         "rel_residual": s.residual, "converged": bool(s.converged and s.residual <= rtol)})
         solve_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak = max(solve_peak, assembly_peak)
         pc_stats = sol.stats.get("precond", {}) or {}
@@ -121,6 +141,8 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
         rec.update({k: v for k, v in pc_stats.items() if k in ("network_s", "network_calls", "accepted", "rejected",
                                                                  "network_gain")})
         rec.update(applied)
+        if more:
+            rec["more_sources"] = more
         queue.put(rec)
     except MemoryError:
         queue.put({"failed": f"{oom}: MemoryError"})
@@ -145,15 +167,16 @@ def fgmres_options(restart=None, z_precision=None) -> dict:
 
 
 def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0,
-            memory_gb=None, restart=None, z_precision=None) -> dict:
+            memory_gb=None, restart=None, z_precision=None, sources=1) -> dict:
     """One row in a fresh process (peak memory of its own, address space limited to ``memory_gb``);
     failures are recorded, not raised. ``restart`` and ``z_precision`` override the FGMRES settings of the
-    iterative methods (restart 30, double)."""
+    iterative methods (restart 30, double). ``sources > 1``: after the first solve, ``sources - 1`` more
+    right-hand sides (:func:`more_sources`) with the same setup, recorded under ``more_sources``."""
     fgmres = fgmres_options(restart, z_precision)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(n, medium, method, None if model is None else str(model), device, rtol,
-                                          maxiter, memory_gb, fgmres, q))
+                                          maxiter, memory_gb, fgmres, q, int(sources)))
     t0 = time.perf_counter()
     p.start()
     rec = None
@@ -203,7 +226,7 @@ def check_sizes(sizes, multigrid: bool = True) -> list[int]:
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
-        plot=None, on_record=None, memory_gb=None, restart=None, z_precision=None) -> list[dict]:
+        plot=None, on_record=None, memory_gb=None, restart=None, z_precision=None, sources=1) -> list[dict]:
     """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
     SuperLU beyond 512, which took 352 s at n = 1024). ``on_record(records)`` after every row (the
     command writes the partial results file, so an interrupted run of an hour keeps what it measured)."""
@@ -216,7 +239,7 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                 if skip is not None and skip(n, name):
                     continue
                 rec = run_one(n, medium, name, model, device, max_seconds=max_seconds, memory_gb=memory_gb,
-                              restart=restart, z_precision=z_precision)
+                              restart=restart, z_precision=z_precision, sources=sources)
                 records.append(rec)
                 if on_record is not None:
                     on_record(records)
@@ -287,6 +310,27 @@ def deflation_table(records) -> str:
     return _per_medium_table(records, DEFLATION_METHODS, _summary_cell,
                              ratio=("learned-cslp-def+fgmres", "cslp-def+fgmres"),
                              ratio_label="learned / classical iterations (both deflated)")
+
+
+def sources_table(records) -> str:
+    """The README's table of many right-hand sides with one setup (``--sources``): the setup, the first
+    solve, the further solves (mean time and iterations) and all of them together."""
+    rows = ["| n | medium | method | sources | setup s | first solve s (it) | each further source s (it) | "
+            "all sources s |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        if "failed" in r or not r.get("converged"):
+            rows.append(f"| {r['n']} | {r['medium']} | {r['method']} | | | | | "
+                        f"{r.get('failed') or r.get('message', 'not converged')} |")
+            continue
+        more = r.get("more_sources", [])
+        ok = all(m["converged"] for m in more)
+        its = [m["iterations"] for m in more]
+        each = (f"{np.mean([m['solve_s'] for m in more]):.2f} ({min(its)}-{max(its)})" if more else "-") + \
+            ("" if ok else " (not all converged)")
+        total = r["total_s"] + sum(m["solve_s"] for m in more)
+        rows.append(f"| {r['n']} | {r['medium']} | {r['method']} | {1 + len(more)} | {r['setup_s']:.1f} | "
+                    f"{r['solve_s']:.2f} ({r['iterations']}) | {each} | {total:.1f} |")
+    return "\n".join(rows)
 
 
 def _summary_cell(r) -> str:

@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("--z-precision", choices=("double", "single"), default=None,
                    help="helmholtz: precision of FGMRES's preconditioned basis (single: half its memory; "
                         "default: the methods' own, double)")
+    p.add_argument("--sources", type=int, default=1,
+                   help="helmholtz: right-hand sides per row, solved one after another with one setup (point "
+                        "sources on a line at the first one's depth; default 1)")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="helmholtz: address-space limit of one row's process (default 85%% of the machine's "
                         "memory); a row beyond it is recorded as out of memory")
@@ -183,6 +186,8 @@ def _helmholtz(args, suite):
         raise ValueError(f"--restart {args.restart}: the FGMRES restart must be at least 1")
     if args.memory_gb is not None and not args.memory_gb > 0:
         raise ValueError(f"--memory-gb {args.memory_gb}: must be a positive number of GB")
+    if args.sources < 1:
+        raise ValueError(f"--sources {args.sources}: at least 1")
     plot = args.json.with_name(args.json.stem + "-scaling.png")
     # SuperLU needs 352 s at n = 1024 (bench/results/solvers-helmholtz.json): only up to 512 unless asked for
     skip = None if args.methods else (lambda n, name: name == "direct-superlu" and n > 512)
@@ -190,7 +195,7 @@ def _helmholtz(args, suite):
     return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial,
                      max_seconds=args.max_seconds,
                      memory_gb=args.memory_gb if args.memory_gb is not None else suite.default_memory_gb(),
-                     restart=args.restart, z_precision=args.z_precision)
+                     restart=args.restart, z_precision=args.z_precision, sources=args.sources)
 
 
 def inverse_model(n: int) -> Path:
