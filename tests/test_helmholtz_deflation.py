@@ -250,3 +250,18 @@ def test_bench_row_with_several_sources_reuses_the_setup():
     lines = sources_table(recs).splitlines()
     assert lines[2].startswith("| 64 | layered | direct-mumps | 3 |") and "(1-1)" in lines[2]
     assert lines[3].startswith("| 64 | layered | cslp-def+fgmres | 3 |")
+
+
+def test_bench_row_with_a_bfloat16_network():
+    """``--network-precision bfloat16`` reaches the learned preconditioner inside deflation (and is recorded);
+    classical methods are left as they are."""
+    from hybrid.bench.helmholtz import DEFAULT_MODEL, run_one, set_network_precision
+    from solvers.linear.methods import method
+
+    rec = run_one(64, "layered", "learned-cslp-def+fgmres", model=DEFAULT_MODEL, network_precision="bfloat16")
+    assert rec["converged"] and rec["network_precision"] == "bfloat16" and rec["network_calls"] > 0, rec
+    assert not set_network_precision(method("cslp-def+fgmres"), "bfloat16")
+    with pytest.raises(ValueError, match="network precision"):
+        from hybrid.precond.methods import learned_method
+
+        set_network_precision(learned_method("learned-cslp+fgmres", DEFAULT_MODEL), "half")

@@ -74,7 +74,8 @@ def needed_mb(record) -> float | None:
     return float(est.group(1)) + record["rss_base_mb"] if est and "rss_base_mb" in record else None
 
 
-def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, queue, sources=1):
+def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, queue, sources=1,
+            network_precision=None):
     import os
     import resource
 
@@ -118,6 +119,8 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
             if hasattr(alg, key):
                 alg = dataclasses.replace(alg, **{key: value})
                 applied[key] = value
+        if network_precision is not None and set_network_precision(alg, network_precision):
+            applied["network_precision"] = network_precision
         cache = init(lp, alg, rtol=rtol, maxiter=maxiter)
         sol = cache.solve()
         more = []
@@ -160,6 +163,22 @@ def _is_oom(e: Exception) -> bool:
     return getattr(e, "ierr", None) == 55 or bool(_OOM_TEXT.search(str(e)))
 
 
+def set_network_precision(alg, precision: str) -> bool:
+    """Set ``precision`` on the learned preconditioner inside ``alg`` (directly its ``precond`` or the ``inner``
+    of a deflation around it); False when ``alg`` has none (a classical method: the row is left as it is)."""
+    pc = getattr(alg, "precond", None)
+    while pc is not None and not hasattr(pc, "precision"):
+        pc = getattr(pc, "inner", None)
+    if pc is None:
+        return False
+    from hybrid.precond.helmholtz import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"network precision must be one of {PRECISIONS}, got {precision!r}")
+    pc.precision = precision
+    return True
+
+
 def fgmres_options(restart=None, z_precision=None) -> dict:
     """The FGMRES settings that override the iterative methods' own (``None``: theirs)."""
     opts = {"restart": None if restart is None else int(restart), "z_precision": z_precision}
@@ -167,16 +186,17 @@ def fgmres_options(restart=None, z_precision=None) -> dict:
 
 
 def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000, max_seconds=1800.0,
-            memory_gb=None, restart=None, z_precision=None, sources=1) -> dict:
+            memory_gb=None, restart=None, z_precision=None, sources=1, network_precision=None) -> dict:
     """One row in a fresh process (peak memory of its own, address space limited to ``memory_gb``);
     failures are recorded, not raised. ``restart`` and ``z_precision`` override the FGMRES settings of the
     iterative methods (restart 30, double). ``sources > 1``: after the first solve, ``sources - 1`` more
-    right-hand sides (:func:`more_sources`) with the same setup, recorded under ``more_sources``."""
+    right-hand sides (:func:`more_sources`) with the same setup, recorded under ``more_sources``.
+    ``network_precision``: the learned rows' network pass (``"bfloat16"``: autocast), recorded in the row."""
     fgmres = fgmres_options(restart, z_precision)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_worker, args=(n, medium, method, None if model is None else str(model), device, rtol,
-                                          maxiter, memory_gb, fgmres, q, int(sources)))
+                                          maxiter, memory_gb, fgmres, q, int(sources), network_precision))
     t0 = time.perf_counter()
     p.start()
     rec = None
@@ -226,7 +246,8 @@ def check_sizes(sizes, multigrid: bool = True) -> list[int]:
 
 
 def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_seconds=1800.0, skip=None, log=print,
-        plot=None, on_record=None, memory_gb=None, restart=None, z_precision=None, sources=1) -> list[dict]:
+        plot=None, on_record=None, memory_gb=None, restart=None, z_precision=None, sources=1,
+        network_precision=None) -> list[dict]:
     """Rows for every size, medium and method. ``skip(n, method)`` -> True leaves a row out (e.g.
     SuperLU beyond 512, which took 352 s at n = 1024). ``on_record(records)`` after every row (the
     command writes the partial results file, so an interrupted run of an hour keeps what it measured)."""
@@ -239,7 +260,8 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
                 if skip is not None and skip(n, name):
                     continue
                 rec = run_one(n, medium, name, model, device, max_seconds=max_seconds, memory_gb=memory_gb,
-                              restart=restart, z_precision=z_precision, sources=sources)
+                              restart=restart, z_precision=z_precision, sources=sources,
+                              network_precision=network_precision)
                 records.append(rec)
                 if on_record is not None:
                     on_record(records)
@@ -350,9 +372,11 @@ def _summary_cell(r) -> str:
 
 
 def _settings(r) -> str:
-    """The FGMRES settings of a row that overrode the methods' own (``--restart``, ``--z-precision``)."""
+    """The settings of a row that overrode the methods' own (``--restart``, ``--z-precision``,
+    ``--network-precision``)."""
     notes = ([f"FGMRES({r['restart']})"] if "restart" in r else []) + \
-            (["single-precision Z"] if r.get("z_precision") == "single" else [])
+            (["single-precision Z"] if r.get("z_precision") == "single" else []) + \
+            (["bfloat16 network"] if r.get("network_precision") == "bfloat16" else [])
     return f" ({', '.join(notes)})" if notes else ""
 
 

@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("--z-precision", choices=("double", "single"), default=None,
                    help="helmholtz: precision of FGMRES's preconditioned basis (single: half its memory; "
                         "default: the methods' own, double)")
+    p.add_argument("--network-precision", choices=("float32", "bfloat16"), default=None,
+                   help="helmholtz: the learned rows' network pass (bfloat16: torch autocast, for CPUs with native "
+                        "bfloat16; default float32)")
     p.add_argument("--sources", type=int, default=1,
                    help="helmholtz: right-hand sides per row, solved one after another with one setup (point "
                         "sources on a line at the first one's depth; default 1)")
@@ -195,7 +198,8 @@ def _helmholtz(args, suite):
     return suite.run(sizes, media, methods, model=model, device=args.device, skip=skip, plot=plot, on_record=partial,
                      max_seconds=args.max_seconds,
                      memory_gb=args.memory_gb if args.memory_gb is not None else suite.default_memory_gb(),
-                     restart=args.restart, z_precision=args.z_precision, sources=args.sources)
+                     restart=args.restart, z_precision=args.z_precision, sources=args.sources,
+                     network_precision=args.network_precision)
 
 
 def inverse_model(n: int) -> Path:
