@@ -240,7 +240,7 @@ def test_bench_row_with_several_sources_reuses_the_setup():
     table that reports them."""
     from hybrid.bench.helmholtz import more_sources, run_one, sources_table
 
-    assert more_sources(1) == [] and more_sources(3) == [(0.2, 0.8), (0.8, 0.8)]
+    assert more_sources(1) == [] and more_sources(3) == [(0.2, 0.7), (0.8, 0.7)]
     recs = [run_one(64, "layered", m, sources=3) for m in ("direct-mumps", "cslp-def+fgmres")]
     for r in recs:
         assert r["converged"] and len(r["more_sources"]) == 2, r
@@ -265,3 +265,70 @@ def test_bench_row_with_a_bfloat16_network():
         from hybrid.precond.methods import learned_method
 
         set_network_precision(learned_method("learned-cslp+fgmres", DEFAULT_MODEL), "half")
+
+
+def test_more_sources_are_distinct_from_the_rows_own():
+    """``--sources K`` gives K distinct sources: the row's own and K - 1 others (it once repeated the first)."""
+    from hybrid.bench.helmholtz import SOURCE, more_sources
+
+    for k in range(1, 10):
+        srcs = more_sources(k)
+        assert len(srcs) == k - 1 and len(set(srcs) | {SOURCE}) == k, (k, srcs)
+
+
+def test_network_gain_is_per_solve_through_a_cache():
+    """A cache's later solves report their own network gain (a geometric mean, not a counter: the per-solve
+    difference of running means gave 0.0 and 5e-17)."""
+    from pathlib import Path
+
+    from hybrid.precond.helmholtz import LearnedShiftedLaplacian
+    from solvers.linear import init
+
+    model = Path(__file__).resolve().parents[1] / "bench" / "models" / "helmholtz_cslp.pt"
+    p = _grid_problem(64)
+    cache = init(p, FGMRES(restart=30, precond=LearnedShiftedLaplacian(str(model))), rtol=1e-8)
+    gains = [cache.solve().stats["precond"]["network_gain"] for _ in range(3)]
+    assert 0.05 < gains[0] < 1 and all(abs(g - gains[0]) < 1e-12 for g in gains), gains
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--methods", "cslp-def+fgmres", "--network-precision", "bfloat16"], "--network-precision"),
+    (["--memory-gb", "inf"], "--memory-gb"),
+    (["--max-seconds", "0"], "--max-seconds"),
+    (["--methods", "learned-cslp-def+fgmres", "--model", "bench/models/learned_amg.pt"], "--model"),
+])
+def test_bench_helmholtz_refuses_before_any_row(tmp_path, args, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([str(Path(sys.executable).parent / "hybrid"), "bench", "helmholtz", "--sizes", "32",
+                        "--problems", "layered", *args, "--json", str(tmp_path / "h.json")],
+                       capture_output=True, text=True, cwd=root)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-800:]
+    assert not (tmp_path / "h.json").exists()
+
+
+def test_bench_table_shows_the_sources_and_report_reads_a_partial_file(tmp_path):
+    """The bench's own table shows a ``--sources`` run's further solves; ``--report`` reads the partial file
+    an interrupted run leaves (it has no ``command``)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hybrid.bench.helmholtz import table
+    from hybrid.bench.results import write_results
+
+    rec = {"n": 32, "medium": "layered", "method": "direct-mumps", "iterations": 1, "converged": True, "dofs": 1089,
+           "setup_s": 1.0, "solve_s": 0.1, "total_s": 1.1, "rss_peak_mb": 100.0, "rel_residual": 1e-12,
+           "more_sources": [{"source": [0.2, 0.7], "iterations": 1, "solve_s": 0.1, "rel_residual": 1e-12,
+                             "converged": True}]}
+    assert "each further source" in table([rec])
+    path = write_results(tmp_path / "p.json", "helmholtz", [rec], extra={"partial": True})
+    assert "command" not in json.loads(path.read_text())
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([str(Path(sys.executable).parent / "hybrid"), "bench", "helmholtz", "--json", str(path),
+                        "--report"], capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0 and "partial" in r.stdout and "direct-mumps" in r.stdout, r.stderr[-500:]

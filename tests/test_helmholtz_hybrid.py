@@ -174,6 +174,22 @@ def test_cli_cslp(tmp_path):
     r = subprocess.run([HYBRID, "solve", "helmholtz", "--n", "32", "--k", "20.1", "--bc", "left=absorbing",
                         "--method", "learned-cslp-def+fgmres"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "bench/models/helmholtz_cslp.pt" in r.stderr, r.stderr[-500:]
+    # --coefficient is the wave speed for helmholtz (it was silently ignored): speed 2 halves the local
+    # wavenumber, so the shifted-Laplacian solve needs fewer iterations than at speed 1
+    out2 = tmp_path / "s2.json"
+    r = subprocess.run([HYBRID, "solve", "helmholtz", "--n", "32", "--k", "20.1", "--coefficient", "2",
+                        *[a for side in ("left", "right", "top", "bottom") for a in ("--bc", f"{side}=absorbing")],
+                        "--method", "cslp+fgmres", "--json", str(out2)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(out2.read_text())["iterations"] < s["iterations"]
+    # options a PDE does not use are refused, not ignored
+    for extra in (["--velocity", "3,3"],):
+        r = subprocess.run([HYBRID, "solve", "helmholtz", "--n", "16", "--k", "5", "--bc", "left=absorbing", *extra],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and extra[0] in r.stderr, r.stderr[-500:]
+    r = subprocess.run([HYBRID, "solve", "poisson", "--n", "16", "--coefficient", "2"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 2 and "--coefficient" in r.stderr, r.stderr[-500:]
 
 
 # ---- the learned correction and its safeguard -----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from pathlib import Path
 
@@ -33,10 +34,13 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="operators, hybrid (the learned-AMG network): cpu or cuda")
     p.add_argument("--model", type=Path, default=None,
                    help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present); "
-                        "inverse: pressure -> coefficient map (default bench/models/darcy_inverse_mgno_nN.pt)")
+                        "inverse: pressure -> coefficient map (default bench/models/darcy_inverse_mgno_nN.pt); "
+                        "helmholtz: the learned methods' network (default bench/models/helmholtz_cslp.pt)")
     p.add_argument("--methods", type=lambda s: s.split(","), default=None,
                    help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg); "
-                        "inverse: adjoint,learned,learned+adjoint (default all when a model exists)")
+                        "inverse: adjoint,learned,learned+adjoint (default all when a model exists); helmholtz: "
+                        "methods to run (default direct-mumps,direct-superlu,cslp+fgmres,cslp2+fgmres,"
+                        "learned-cslp+fgmres; more in hybrid.bench.helmholtz.EXTRA_METHODS)")
     p.add_argument("--loop-n", type=int, default=None, help="hybrid: size of the 50-solve loop (default 256)")
     p.add_argument("--loop-solves", type=int, default=None, help="hybrid: solves in the loop (default 50; 0 skips the loop)")
     p.add_argument("--data-dir", type=Path, default=None,
@@ -187,8 +191,21 @@ def _helmholtz(args, suite):
     media = suite.check_media(args.problems or list(suite.MEDIA))
     if args.restart is not None and args.restart < 1:
         raise ValueError(f"--restart {args.restart}: the FGMRES restart must be at least 1")
-    if args.memory_gb is not None and not args.memory_gb > 0:
-        raise ValueError(f"--memory-gb {args.memory_gb}: must be a positive number of GB")
+    if args.memory_gb is not None and not (math.isfinite(args.memory_gb) and args.memory_gb > 0):
+        raise ValueError(f"--memory-gb {args.memory_gb}: must be a positive (finite) number of GB")
+    if not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        raise ValueError(f"--max-seconds {args.max_seconds}: must be a positive number of seconds")
+    learned = [m for m in methods if m.startswith("learned")]
+    if args.network_precision is not None and not learned:
+        raise ValueError(f"--network-precision is for the learned methods, none of which is in --methods "
+                         f"{','.join(methods)}")
+    if learned and model is not None:  # a checkpoint of another kind fails here, not in every row
+        from ..precond.helmholtz import load_helmholtz_net
+
+        try:
+            load_helmholtz_net(model)
+        except Exception as e:  # noqa: BLE001 - reported as the bad argument it is
+            raise ValueError(f"--model {model}: {e}") from None
     if args.sources < 1:
         raise ValueError(f"--sources {args.sources}: at least 1")
     plot = args.json.with_name(args.json.stem + "-scaling.png")
@@ -238,7 +255,8 @@ def run(args) -> int:
         if args.suite in MESH_SUITES:  # a mesh-rows file reads with its own columns, --domains or not
             mesh = importlib.import_module(f"hybrid.bench.{MESH_SUITES[args.suite]}")
             suite = mesh if doc.get("suite") == mesh.SUITE else suite
-        print(f"{doc['command']}  ({doc['created']}, {doc['machine']['cpu']}, {doc['machine']['cores']} cores)\n")
+        command = doc.get("command", "(partial results of an interrupted run)")  # partial files have none
+        print(f"{command}  ({doc['created']}, {doc['machine']['cpu']}, {doc['machine']['cores']} cores)\n")
         print(suite.table(doc["records"]) if hasattr(suite, "table") else markdown_table(doc["records"], suite.COLUMNS))
         return 0
 

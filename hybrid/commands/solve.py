@@ -21,8 +21,8 @@ def add_parser(sub) -> None:
     g.add_argument("--n", type=int, default=64, help="cells per side of the unit square (default 64)")
     g.add_argument("--mesh", type=Path, help="gmsh .msh (physical groups name the boundaries) or .xdmf")
     p.add_argument("--coefficient", default="1.0",
-                   help="darcy permeability / conv-diff diffusion / elasticity E: a number or "
-                        "two-phase|contrast|log-normal[:seed=S,index=I,...] (default 1)")
+                   help="darcy permeability / conv-diff diffusion / elasticity E / helmholtz wave speed: a number "
+                        "or two-phase|contrast|log-normal[:seed=S,index=I,...] (default 1; poisson has none)")
     p.add_argument("--f", default="1.0", help="source term: a number or a field spec (default 1)")
     p.add_argument("--k", type=float, default=None, help="Helmholtz wavenumber (required for helmholtz)")
     p.add_argument("--velocity", default="1,0", help="convection velocity 'wx,wy' (default 1,0)")
@@ -154,7 +154,7 @@ def _elasticity(args, mesh, coefficient, f, bcs, absorbing):
 def _helmholtz(args, mesh, coefficient, f, bcs, absorbing):
     import solvers
 
-    return solvers.Helmholtz(mesh, k=args.k, f=f, absorbing=absorbing, bcs=bcs, degree=args.degree)
+    return solvers.Helmholtz(mesh, k=args.k, f=f, absorbing=absorbing, bcs=bcs, degree=args.degree, speed=coefficient)
 
 
 #: PDE name -> builder(args, mesh, coefficient, f, bcs, absorbing) -> Problem
@@ -205,6 +205,10 @@ def check_args(args) -> None:
                              "10 points per wavelength)")
     elif args.k is not None:
         raise ValueError(f"--k applies to helmholtz only, not {args.pde}")
+    if args.velocity != "1,0" and args.pde != "convection-diffusion":
+        raise ValueError(f"--velocity applies to convection-diffusion only, not {args.pde}")
+    if args.coefficient != "1.0" and args.pde == "poisson":
+        raise ValueError("--coefficient: poisson has no coefficient (use darcy for -div(a grad u) = f)")
     if args.out is not None:
         check_output_path(args.out)
     if args.mesh is None:

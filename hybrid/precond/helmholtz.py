@@ -145,14 +145,16 @@ class LearnedShiftedLaplacian(Preconditioner):
             memory_format=self._layout)
         self.stats.update({"setup_s": time.perf_counter() - t0, "network_s": 0.0, "network_calls": 0,
                            "accepted": 0, "rejected": 0, "switched_off": 0, "network_gain": None})
-        self._log_gain, self._gains = 0.0, 0
         self.begin_solve()
         return self
 
     def begin_solve(self) -> None:
-        """Per-solve state: the network is probed again at the start of every solve."""
+        """Per-solve state: the network is probed again at the start of every solve, and ``network_gain``
+        is this solve's mean."""
         self._accepted = self._rejected = 0
         self._off = False
+        self._log_gain, self._gains = 0.0, 0
+        self.stats["network_gain"] = None
 
     def correction(self, r1: np.ndarray) -> np.ndarray:
         """The network's error estimate for the residual ``r1`` (dof order, complex)."""

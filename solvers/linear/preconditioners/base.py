@@ -136,12 +136,13 @@ def refresh_precond(pc, A, p=None):
 
 def stats_delta(before: dict, after: dict) -> dict:
     """Per-solve counters: numbers in ``after`` minus those in ``before`` (other entries as in ``after``).
-    Entries named ``setup_*`` describe the current setup (e.g. a network's ``setup_network_s``), not a
-    running count, and are reported as they are."""
+    Entries named ``setup_*`` describe the current setup (e.g. a network's ``setup_network_s``), and entries
+    named ``*_gain`` are ratios of the solve itself (a mean the preconditioner restarts in ``begin_solve``),
+    not running counts: both are reported as they are."""
     out = {}
     for k, v in after.items():
         b = before.get(k)
-        if k.startswith("setup_"):
+        if k.startswith("setup_") or k.endswith("_gain"):
             out[k] = v
         elif isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(b, (int, float)) \
                 and not isinstance(b, bool):
