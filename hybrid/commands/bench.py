@@ -61,8 +61,8 @@ def add_parser(sub) -> None:
                    help="helmholtz: the learned rows' network pass (bfloat16: torch autocast, for CPUs with native "
                         "bfloat16; default float32)")
     p.add_argument("--sources", type=int, default=1,
-                   help="helmholtz: right-hand sides per row, solved one after another with one setup (point "
-                        "sources on a line at the first one's depth; default 1)")
+                   help="helmholtz: right-hand sides per row, solved one after another with one setup (the "
+                        "further point sources on the line y = 0.7; default 1)")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="helmholtz: address-space limit of one row's process (default 85%% of the machine's "
                         "memory); a row beyond it is recorded as out of memory")
