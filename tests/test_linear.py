@@ -8,7 +8,7 @@ import meshes
 import solvers
 from solvers import Dirichlet
 from solvers.linear import (AMG, CG, FGMRES, GMRES, ILU, MINRES, BiCGStab, Direct, FlexibleCG, GeometricMG,
-                            Jacobi, LinearProblem, ReturnCode, SolveError, init, solve)
+                            Jacobi, LinearProblem, PrecondParams, ReturnCode, SolveError, init, solve)
 import solvers.linear as linear
 
 RTOL = 1e-8
@@ -154,6 +154,23 @@ def test_geometric_mg_iterations_bounded():
         assert sol.converged, sol.message
         its.append(sol.iterations)
     assert its[1] <= its[0] + 2 and its[1] <= 12, its
+
+
+def test_real_preconditioners_take_complex_vectors():
+    """A linear preconditioner built on a real matrix applies to a complex vector by its real and imaginary
+    parts (pyamg's and the geometric cycle's kernels are real: a raw TypeError before), so a real system with
+    a complex right-hand side solves with them, inside GMRES and inside deflation alike."""
+    from solvers.linear.preconditioners import TwoLevelDeflation
+
+    mesh = meshes.unit_square(32)
+    s = solvers.Poisson(mesh).assemble()
+    b = s.b + 1j * np.roll(s.b, 7)
+    grid = meshes.GridView(mesh)
+    for pc in (GeometricMG(grid), AMG(), TwoLevelDeflation(GeometricMG(grid), interpolation="linear")):
+        alg = GMRES(precond=pc) if not isinstance(pc, TwoLevelDeflation) else FGMRES(precond=pc)
+        sol = solve(LinearProblem(s.A, b, p=PrecondParams(grid=grid)), alg, rtol=RTOL)
+        assert sol.converged and np.linalg.norm(s.A @ sol.x - b) <= RTOL * np.linalg.norm(b) * 1.01, (pc, sol.message)
+        assert sol.iterations <= 30, (pc, sol.iterations)
 
 
 def test_amg_hierarchy_vcycle_matches_pyamg(rng):

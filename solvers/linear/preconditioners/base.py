@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 
@@ -82,9 +83,15 @@ class Preconditioner(abc.ABC):
         return s
 
     def __call__(self, r):
-        """``apply(r)``, counted in :attr:`stats` (the algorithms call this, not ``apply``)."""
+        """``apply(r)``, counted in :attr:`stats` (the algorithms call this, not ``apply``). A linear
+        preconditioner of a real matrix applies to a complex vector by its real and imaginary parts (the
+        kernels of pyamg and of the multigrid cycles are real)."""
         t = time.perf_counter()
-        z = self.apply(r)
+        if self.linear and np.iscomplexobj(r) and sp.issparse(self.A) \
+                and not np.issubdtype(self.A.dtype, np.complexfloating):
+            z = self.apply(np.ascontiguousarray(r.real)) + 1j * self.apply(np.ascontiguousarray(r.imag))
+        else:
+            z = self.apply(r)
         s = self.stats
         s["calls"] += 1
         s["apply_s"] += time.perf_counter() - t
