@@ -92,7 +92,7 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
         from solvers.limits import release_memory, reset_peak_memory, resident_mb
         from solvers.linear import LinearProblem, init
         from solvers.problems.helmholtz import grid_helmholtz, wavenumber
-        from solvers.problems.helmholtz_grid import point_source
+        from solvers.problems.helmholtz_grid import point_sources
         from solvers.sampling.media import wave_speed
 
         t0 = time.perf_counter()
@@ -124,10 +124,10 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
         cache = init(lp, alg, rtol=rtol, maxiter=maxiter)
         sol = cache.solve()
         more = []
-        for src in more_sources(sources) if sol.converged else []:
+        extra = more_sources(sources) if sol.converged else []
+        for src, b in zip(extra, point_sources(n, extra)):
             # another right-hand side on the same system: the setup (factors, hierarchy, coarse solve) is reused
-            b = lp.p.grid.to_dofs(point_source(n, src).reshape(n + 1, n + 1))
-            s = cache.solve(b)
+            s = cache.solve(lp.p.grid.to_dofs(b.reshape(n + 1, n + 1)))
             more.append({"source": list(src), "iterations": s.iterations, "solve_s": s.stats["solve_s"],
                          "rel_residual": s.residual, "converged": bool(s.converged and s.residual <= rtol)})
         solve_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -171,11 +171,9 @@ def set_network_precision(alg, precision: str) -> bool:
         pc = getattr(pc, "inner", None)
     if pc is None:
         return False
-    from hybrid.precond.helmholtz import PRECISIONS
+    from hybrid.precond.helmholtz import check_precision
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"network precision must be one of {PRECISIONS}, got {precision!r}")
-    pc.precision = precision
+    pc.precision = check_precision(precision)
     return True
 
 

@@ -59,6 +59,13 @@ SCHEMES = ("VNV", "VN")
 PRECISIONS = ("float32", "bfloat16")
 
 
+def check_precision(precision) -> str:
+    """``precision`` as one of :data:`PRECISIONS`, or ``ValueError`` naming it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return str(precision)
+
+
 def save_helmholtz_net(path, net: HelmholtzNet, extra: dict | None = None) -> Path:
     return save_net(path, KIND, net, extra)
 
@@ -114,9 +121,7 @@ class LearnedShiftedLaplacian(Preconditioner):
 
     def __init__(self, model=None, classical: ShiftedLaplacian | None = None, device="cpu",
                  min_gain: float = 0.005, probe: int = 5, scheme: str = "VNV", precision: str = "float32"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.precision = str(precision)
+        self.precision = check_precision(precision)
         if not (0 <= min_gain < 1):
             raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
         if scheme not in SCHEMES:

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .algorithm import Algorithm, RunResult
-from .problem import canonical_csr, is_petsc
+from .problem import canonical_csr, is_complex, is_petsc
 from .solution import ReturnCode
 
 
@@ -88,7 +88,7 @@ class Direct(Algorithm):
 
             if sp.issparse(A):
                 A = canonical_csr(A)  # a copy where it must be sorted or summed: the caller's A stays as it is
-            complex_input = not is_petsc(A) and _is_complex(A)
+            complex_input = not is_petsc(A) and is_complex(A)
             # a complex-symmetric A (A = A^T) has a real-symmetric equivalent: L D L^T
             pc = "cholesky" if (self.symmetric and not complex_input) or (complex_input and complex_symmetric(A)) \
                 else "lu"
@@ -118,7 +118,7 @@ class Direct(Algorithm):
             return RunResult(x, ReturnCode.Breakdown, 0, [], f"factorization failed: {state.error}")
         if not is_petsc(b):
             b = np.asarray(b)
-            if np.iscomplexobj(b) and not _is_complex(A):  # a real factorization: real and imaginary parts
+            if np.iscomplexobj(b) and not is_complex(A):  # a real factorization: real and imaginary parts
                 parts = [self.run(state, A, np.ascontiguousarray(v), None, tol, None) for v in (b.real, b.imag)]
                 bad = next((r for r in parts if r.retcode is not ReturnCode.Success), parts[0])
                 return RunResult(parts[0].x + 1j * parts[1].x, bad.retcode, 1, [], bad.message)
@@ -159,10 +159,6 @@ def blr(tolerance: float = 1e-5) -> dict:
             or not (np.isfinite(tolerance) and 0 < tolerance < 1):
         raise ValueError(f"blr: tolerance must be a number in (0, 1), got {tolerance!r}")
     return {"mat_mumps_icntl_35": 1, "mat_mumps_cntl_7": float(tolerance)}
-
-
-def _is_complex(A) -> bool:
-    return np.iscomplexobj(A.data if sp.issparse(A) else A)
 
 
 def complex_symmetric(A, tol: float = 1e-13) -> bool:

@@ -12,14 +12,13 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from meshes import _mpi  # noqa: F401  (MPI first)
 from petsc4py import PETSc
 
 from .algorithm import Algorithm, RunResult, Tolerances
 from .preconditioners.base import Preconditioner, check_traits, refresh_precond, setup_precond
-from .problem import canonical_csr, is_petsc
+from .problem import canonical_csr, is_complex, is_petsc
 from .solution import ReturnCode
 
 _prefix_counter = itertools.count()
@@ -27,7 +26,7 @@ _prefix_counter = itertools.count()
 
 def to_petsc_mat(A, comm=None) -> PETSc.Mat:
     """A serial PETSc AIJ matrix holding a copy of scipy ``A`` (real only)."""
-    if np.iscomplexobj(A.data if sp.issparse(A) else A):
+    if is_complex(A):
         raise ValueError("PETSc here is real-only: cannot take a complex matrix")
     A = canonical_csr(A)
     M = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType), A.indices.astype(PETSc.IntType),

@@ -15,6 +15,11 @@ def is_petsc(obj) -> bool:
     return type(obj).__module__.startswith("petsc4py")
 
 
+def is_complex(A) -> bool:
+    """A complex matrix (scipy sparse or array)."""
+    return np.iscomplexobj(A.data if sp.issparse(A) else A)
+
+
 def canonical_csr(A) -> sp.csr_matrix:
     """``A`` as CSR with sorted indices and no duplicates, without touching the caller's arrays: scipy's
     ``csr_matrix(A)`` shares them, and ``sort_indices`` / ``sum_duplicates`` work in place, which corrupts any

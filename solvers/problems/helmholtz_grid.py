@@ -112,10 +112,12 @@ def _gaussian(n: int, source, width: float | None) -> np.ndarray:
     return (np.exp(-((X - source[0]) ** 2 + (Y - source[1]) ** 2) / (2 * w**2)) / (2 * np.pi * w**2)).ravel()
 
 
-def point_source(n: int, source=(0.5, 0.5), width: float | None = None) -> np.ndarray:
-    """The right-hand side of :func:`assemble` alone (grid order, complex): the P1 mass matrix applied to the
-    Gaussian at ``source``, for another source on the same system without assembling it again."""
+def point_sources(n: int, sources, width: float | None = None):
+    """The right-hand sides of :func:`assemble` alone (grid order, complex), one per source, one at a time:
+    the P1 mass matrix (built once) applied to the Gaussian at each source, for more sources on the same
+    system without assembling it again."""
     h, N = 1.0 / n, (n + 1) ** 2
     Me = (np.ones((3, 3)) + np.eye(3)) * (h * h / 24)
     M = sum(_scatter(tris, np.broadcast_to(Me, (len(tris), 3, 3)), N) for tris in _triangles(n))
-    return (M @ _gaussian(n, source, width)).astype(np.complex128)
+    for source in sources:
+        yield (M @ _gaussian(n, source, width)).astype(np.complex128)

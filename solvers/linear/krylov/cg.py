@@ -20,15 +20,13 @@ from ..problem import canonical_csr
 from ..solution import ReturnCode
 
 
-def asymmetry(A, conjugate: bool = True) -> float:
-    """``max |A - A^H| / max |A|`` for an explicit matrix (0 for operators that cannot be checked);
-    ``conjugate=False``: ``A - A^T`` (complex symmetry, as of a Helmholtz matrix)."""
+def asymmetry(A) -> float:
+    """``max |A - A^H| / max |A|`` for an explicit matrix (0 for operators that cannot be checked)."""
     if sp.issparse(A):
-        A = canonical_csr(A)
+        A = canonical_csr(A)  # scipy's abs() sums duplicates in place: not on the caller's arrays
     if sp.issparse(A) or isinstance(A, np.ndarray):
         scale = abs(A).max()
-        At = A.conj().T if conjugate else A.T
-        return float(abs(A - At).max() / scale) if scale > 0 else 0.0
+        return float(abs(A - A.conj().T).max() / scale) if scale > 0 else 0.0
     return 0.0
 
 
