@@ -9,7 +9,7 @@ names its registry, and ``tests/test_structure.py`` checks that both list the sa
 PDES = ("poisson", "darcy", "convection-diffusion", "elasticity", "helmholtz")
 #: ``--method``: :data:`solvers.linear.methods.METHODS`
 METHODS = ("pyamg-sa+cg", "pyamg-rs+cg", "pyamg-rs2+cg", "pyamg-sa+gmres", "petsc-gamg+cg", "petsc-gamg+gmres", "jacobi+cg",
-           "ilu+gmres", "cslp+fgmres", "cslp2+fgmres", "cslp-def+fgmres", "cslp-deflin+fgmres", "cslp-sa+fgmres", "cslp+gcrot", "cslp-exact+fgmres", "mumps-blr+fgmres", "direct-superlu", "direct-mumps")
+           "ilu+gmres", "cslp+fgmres", "cslp2+fgmres", "cslp-def+fgmres", "cslp2-def+fgmres", "cslp-def2+fgmres", "cslp-deflin+fgmres", "cslp-sa+fgmres", "cslp+gcrot", "cslp-exact+fgmres", "mumps-blr+fgmres", "direct-superlu", "direct-mumps")
 #: ``hybrid generate PROBLEM``: :data:`solvers.data.GENERATORS`
 GENERATORS = ("darcy", "poisson", "darcy-rhs", "helmholtz", "eit")
 #: ``hybrid train MODEL``: :data:`hybrid.operators.MODELS`
@@ -17,7 +17,7 @@ MODELS = ("mgno", "unet", "fno", "deeponet", "nio", "algebraic-mgno")
 #: ``--method`` with ``--model``: :data:`hybrid.precond.methods.LEARNED_METHODS`
 LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg",
                    "learned-poly-amg+cg", "learned-coarsening-amg+cg", "learned-cslp+fgmres", "learned-cslp+gcrot",
-                   "learned-cslp-def+fgmres")
+                   "learned-cslp-def+fgmres", "learned-def+fgmres")
 #: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
 BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse", "helmholtz", "helmholtz-norm")
 #: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`

@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--model", type=Path, default=None,
                     help="record the residuals inside learned-cslp+fgmres with this checkpoint (default: cslp+fgmres)")
     ap.add_argument("--scheme", default="VNV", help="the learned correction's scheme with --model (VNV or VN)")
+    ap.add_argument("--deflated", action="store_true",
+                    help="residuals of the deflated cycle (learned-def+fgmres's network) instead of the cycle alone")
     a = ap.parse_args()
     tests = [int(t) for t in a.test.split(",")]
     caps = [int(t) for t in a.max_train.split(",")]
@@ -42,7 +44,8 @@ def main():
         n = c.shape[-1] - 1
         k = tests[min(i, len(tests) - 1)]
         for part, media, seed in (("tr", c[:-k], 2 * i), ("te", c[-k:], 2 * i + 1)):
-            d = collect(media, a.vectors, seed=seed, log=print, model=a.model, scheme=a.scheme)
+            d = collect(media, a.vectors, seed=seed, log=print, model=a.model, scheme=a.scheme,
+                        deflated=a.deflated)
             cap = caps[min(i, len(caps) - 1)] if part == "tr" else 0
             m = len(d["r1"]) if not cap else min(cap, len(d["r1"]))
             med = d["medium"]

@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", type=Path, default=None,
                    help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present); "
                         "inverse: pressure -> coefficient map (default bench/models/darcy_inverse_mgno_nN.pt); "
-                        "helmholtz: the learned methods' network (default bench/models/helmholtz_cslp.pt)")
+                        "helmholtz: the network of every learned method (default: each its own, bench/models/"
+                        "helmholtz_cslp.pt, for learned-def+fgmres helmholtz_cslp_def.pt)")
     p.add_argument("--methods", type=lambda s: s.split(","), default=None,
                    help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg); "
                         "inverse: adjoint,learned,learned+adjoint (default all when a model exists); helmholtz: "
@@ -178,7 +179,7 @@ def _helmholtz(args, suite):
     from ..bench.results import write_results
 
     sizes = suite.check_sizes(args.sizes or ([64, 128] if args.quick else [128, 256, 512, 1024]))
-    model = args.model if args.model is not None else (suite.DEFAULT_MODEL if suite.DEFAULT_MODEL.exists() else None)
+    model = args.model  # None: each learned method's own shipped network (suite.default_model)
     if model is not None and not Path(model).exists():
         raise FileNotFoundError(f"--model {model}: no such checkpoint")
     methods = args.methods or list(suite.METHODS)
@@ -199,13 +200,16 @@ def _helmholtz(args, suite):
     if args.network_precision is not None and not learned:
         raise ValueError(f"--network-precision is for the learned methods, none of which is in --methods "
                          f"{','.join(methods)}")
-    if learned and model is not None:  # a checkpoint of another kind fails here, not in every row
+    # a checkpoint of another kind fails here, not in every row; a learned method without a network (none
+    # given, none shipped) is left out by suite.run
+    nets = {model} if model is not None else {suite.default_model(m) for m in learned}
+    for net in sorted(n for n in nets if Path(n).exists()):
         from ..precond.helmholtz import load_helmholtz_net
 
         try:
-            load_helmholtz_net(model)
+            load_helmholtz_net(net)
         except Exception as e:  # noqa: BLE001 - reported as the bad argument it is
-            raise ValueError(f"--model {model}: {e}") from None
+            raise ValueError(f"--model {net}: {e}") from None
     if args.sources < 1:
         raise ValueError(f"--sources {args.sources}: at least 1")
     plot = args.json.with_name(args.json.stem + "-scaling.png")

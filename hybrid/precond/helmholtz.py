@@ -84,6 +84,17 @@ def local_kh(k2M, grid) -> np.ndarray:
     return g
 
 
+def _k2M(pc):
+    """The ``k^2``-weighted mass of the shifted-Laplacian cycle in ``pc`` (itself, or the ``inner`` of a
+    deflation around it)."""
+    while pc is not None and not hasattr(pc, "k2M"):
+        pc = getattr(pc, "inner", None)
+    if pc is None:
+        raise ValueError("LearnedShiftedLaplacian: the classical preconditioner has no shifted-Laplacian cycle "
+                         "(k2M): use ShiftedLaplacian() or TwoLevelDeflation(ShiftedLaplacian())")
+    return pc.k2M
+
+
 def _to_grid(grid, v):
     return grid.to_grid(v) if hasattr(grid, "to_grid") else v.reshape(grid)
 
@@ -145,7 +156,7 @@ class LearnedShiftedLaplacian(Preconditioner):
         self._layout = torch.contiguous_format
         if self.net is not None and torch.device(self.device).type == "cpu":
             self.net, self._layout = cpu_layout(self.net), torch.channels_last  # faster convolutions (cpu_layout)
-        kh = local_kh(self.classical.k2M, self.grid)
+        kh = local_kh(_k2M(self.classical), self.grid)
         self._kh = torch.as_tensor(kh, dtype=torch.float32, device=self.device)[None, None].contiguous(
             memory_format=self._layout)
         self.stats.update({"setup_s": time.perf_counter() - t0, "network_s": 0.0, "network_calls": 0,

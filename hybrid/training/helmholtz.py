@@ -32,7 +32,7 @@ PPW = 10.0
 
 
 def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: int = 80, seed: int = 0,
-            ppw: float = PPW, log=None, model=None, scheme: str = "VNV") -> dict:
+            ppw: float = PPW, log=None, model=None, scheme: str = "VNV", deflated: bool = False) -> dict:
     """Samples ``r1, e`` (N, 2, H, W) and ``kh`` (N, 1, H, W), float32, and the index of each sample's
     medium (``medium``, N), from media ``speeds`` (M, H, W).
 
@@ -40,10 +40,14 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
     preconditioned by :class:`~hybrid.precond.helmholtz.LearnedShiftedLaplacian` with this network
     (DAgger-style: the residuals that occur inside the learned solve, with the correction's ``scheme``)
     instead of the classical cycle's; the samples are still ``r1 = r - A V(r)`` with ``V`` the classical
-    cycle (the network's input at inference) and ``A^{-1} r1``."""
+    cycle (the network's input at inference) and ``A^{-1} r1``.
+
+    ``deflated``: ``V`` is the cycle inside two-level deflation (``cslp-def+fgmres``'s application, the
+    classical part of ``learned-def+fgmres``): the solves are deflated and ``r1`` is what one deflated step
+    leaves, the residual that neither the cycle nor the coarse space removes."""
     import scipy.sparse.linalg as spla
     from solvers.linear import FGMRES, LinearProblem, solve
-    from solvers.linear.preconditioners import Preconditioner, ShiftedLaplacian
+    from solvers.linear.preconditioners import Preconditioner, ShiftedLaplacian, TwoLevelDeflation
     from solvers.problems.helmholtz import grid_helmholtz, wavenumber
 
     from ..precond.helmholtz import LearnedShiftedLaplacian, load_helmholtz_net, local_kh
@@ -57,11 +61,12 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
         system = grid_helmholtz(c, wavenumber(n, ppw), source=tuple(rng.uniform(0.15, 0.85, 2)))
         grid = system.aux["grid"]
         lp = LinearProblem.from_system(system)
+        classical = TwoLevelDeflation(ShiftedLaplacian()) if deflated else ShiftedLaplacian()
         if model is None:
-            pc = ShiftedLaplacian().setup(system.A, lp.p)  # one hierarchy: recorded in the solve, reused below
+            pc = classical.setup(system.A, lp.p)  # one hierarchy: recorded in the solve, reused below
             solver_pc = pc
         else:  # the learned preconditioner drives the solve; its classical cycle makes the samples
-            solver_pc = LearnedShiftedLaplacian(model, scheme=scheme).setup(system.A, lp.p)
+            solver_pc = LearnedShiftedLaplacian(model, classical=classical, scheme=scheme).setup(system.A, lp.p)
             pc = solver_pc.classical
         seen = []
 

@@ -48,6 +48,12 @@ METHODS: dict[str, Callable[[], Algorithm]] = {
     # the same cycle with two-level deflation (higher-order coarse space, exact coarse solve by MUMPS):
     # iterations independent of k and of trapping (preconditioners.deflation); "deflin": bilinear vectors
     "cslp-def+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=TwoLevelDeflation()),
+    # two cycles per deflated step: the classical counterpart of learned-cslp-def+fgmres, whose
+    # cycle-network-cycle gives it two cycles too (the same iterations at n = 256 and 1024)
+    "cslp2-def+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=TwoLevelDeflation(ShiftedLaplacian(cycles=2))),
+    # two deflated steps per application: the classical counterpart of learned-def+fgmres (deflated step,
+    # network, deflated step)
+    "cslp-def2+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=TwoLevelDeflation(steps=2)),
     "cslp-deflin+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=TwoLevelDeflation(interpolation="linear")),
     "cslp-sa+fgmres": lambda: FGMRES(restart=HELMHOLTZ_RESTART, precond=ShiftedLaplacian(multigrid="sa")),
     # the same cycle inside GCROT(30, 10), which keeps 10 vectors across restarts: as FGMRES(30) on smooth
