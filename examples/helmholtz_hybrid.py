@@ -6,9 +6,11 @@ the same matrix: sparse LU (SuperLU, the reference), FGMRES with the complex shi
 (``cslp+fgmres``), FGMRES with the learned correction of that cycle (``bench/models/helmholtz_cslp.pt``,
 safeguarded: an untrained model falls back to the classical cycle), and the cycle with two-level deflation
 (``cslp-def+fgmres``: an exact coarse solve on the grid with half the cells per side, 10 iterations at any
-size). Writes the wavefield image and the convergence histories.
+size), and a network trained on what that deflated step leaves between two of them (``learned-def+fgmres``,
+``bench/models/helmholtz_cslp_def.pt``). Writes the wavefield image and the convergence histories.
 
-Run: ``python examples/helmholtz_hybrid.py [--n 512] [--model bench/models/helmholtz_cslp.pt] [--out DIR]``.
+Run: ``python examples/helmholtz_hybrid.py [--n 512] [--model bench/models/helmholtz_cslp.pt]
+[--def-model bench/models/helmholtz_cslp_def.pt] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from solvers.sampling.media import layered
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "bench" / "models" / "helmholtz_cslp.pt"
+DEF_MODEL = ROOT / "bench" / "models" / "helmholtz_cslp_def.pt"
 
 
-def main(n: int = 512, model=MODEL, out=Path("helmholtz_hybrid"), seed: int = 7):
+def main(n: int = 512, model=MODEL, out=Path("helmholtz_hybrid"), seed: int = 7, def_model=DEF_MODEL):
     from hybrid.precond.helmholtz import LearnedShiftedLaplacian
 
     out = Path(out)
@@ -48,6 +51,9 @@ def main(n: int = 512, model=MODEL, out=Path("helmholtz_hybrid"), seed: int = 7)
         algs["learned-cslp+fgmres"] = FGMRES(restart=HELMHOLTZ_RESTART, precond=LearnedShiftedLaplacian(model))
     else:
         print(f"no model at {model}: classical preconditioner only")
+    if def_model is not None and Path(def_model).exists():
+        algs["learned-def+fgmres"] = FGMRES(restart=HELMHOLTZ_RESTART, precond=LearnedShiftedLaplacian(
+            def_model, classical=TwoLevelDeflation()))
     for name, alg in algs.items():
         t = time.perf_counter()
         runs[name] = (solve(lp, alg, rtol=1e-8, maxiter=3000), time.perf_counter() - t)
@@ -92,6 +98,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--model", type=Path, default=MODEL)
+    ap.add_argument("--def-model", type=Path, default=DEF_MODEL, help="learned-def+fgmres's network")
     ap.add_argument("--out", type=Path, default=Path("helmholtz_hybrid"))
     a = ap.parse_args()
-    main(a.n, a.model, a.out)
+    main(a.n, a.model, a.out, def_model=a.def_model)

@@ -74,6 +74,22 @@ def resident_mb() -> float | None:
     return None
 
 
+def peak_mb() -> float | None:
+    """This process's resident high-water mark in MB (``VmHWM``; ``None`` where ``/proc`` does not say).
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries that across ``fork`` and ``exec``, so a process
+    started by another (multiprocessing's ``spawn`` included) reports at least its parent's resident size
+    at the fork; ``VmHWM`` belongs to the process's own address space."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def reset_peak_memory() -> bool:
     """Reset this process's resident high-water mark (``VmHWM``, ``ru_maxrss``) to its current size, so a
     later peak measures what came after (Linux ``/proc/self/clear_refs``); ``False`` where that fails."""

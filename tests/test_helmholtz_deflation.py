@@ -381,3 +381,17 @@ def test_learned_correction_around_the_deflated_step(broken_helmholtz_net):
     assert broken.iterations <= classical + 2
     with pytest.raises(ValueError, match="no shifted-Laplacian cycle"):
         LearnedShiftedLaplacian(broken_helmholtz_net, classical=TwoLevelDeflation(Jacobi())).setup(p.A, p.p)
+
+
+def test_bench_row_peak_is_its_own_process_not_the_parent():
+    """A bench row runs in a spawned process, whose ``ru_maxrss`` starts at the parent's resident size at the
+    fork (Linux keeps it across exec): with torch loaded by the parent (the command checks the learned
+    methods' checkpoints) a classical row at n = 64 reported 597 MB instead of 150. The row's peak is the
+    process's own high-water mark (``VmHWM``)."""
+    from hybrid.bench.helmholtz import run_one
+
+    ballast = np.ones(2 * 2**30 // 8)  # 2 GiB resident in this (the parent) process
+    ballast[::512] = 2.0
+    rec = run_one(64, "layered", "cslp-def+fgmres")
+    assert rec["converged"] and rec["rss_peak_mb"] < 1024, rec["rss_peak_mb"]
+    del ballast

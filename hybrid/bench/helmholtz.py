@@ -17,7 +17,7 @@ record ``network_gain``, what the network's step leaves of the cycle's residual 
 factors, hierarchy and coarse factorization reused), recorded under ``more_sources``.
 
 Every (n, medium, method) runs in a fresh process (``multiprocessing`` spawn), so its peak resident
-memory (``ru_maxrss``) is its own. After assembly the mesh and the assembly's garbage are freed (for
+memory (``VmHWM``, not ``ru_maxrss``, which starts at the parent's size) is its own. After assembly the mesh and the assembly's garbage are freed (for
 every method alike; the solvers need ``A``, ``b``, ``k2M`` and the grid's dof order): ``rss_assembly_mb``
 is the assembly's peak, ``rss_base_mb`` the process after freeing, ``rss_solver_mb`` what the solve added
 to it at its peak, and ``rss_peak_mb`` the process's peak, assembly included; ``threads`` is ``OMP_NUM_THREADS`` of the row. A run that fails
@@ -106,7 +106,7 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
         t0 = time.perf_counter()
         system = grid_helmholtz(wave_speed(medium, n, SEED, 0), wavenumber(n), SOURCE)
         assemble_s = time.perf_counter() - t0
-        assembly_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        assembly_peak = _peak_mb()
         # the solvers need A, b, the shifted Laplacian's k2M and the grid's dof order, not the mesh: free it
         # (1.3 GB at n = 2048) and the assembly's garbage for every method alike
         lp = LinearProblem.from_system(system)
@@ -138,7 +138,7 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
             s = cache.solve(lp.p.grid.to_dofs(b.reshape(n + 1, n + 1)))
             more.append({"source": list(src), "iterations": s.iterations, "solve_s": s.stats["solve_s"],
                          "rel_residual": s.residual, "converged": bool(s.converged and s.residual <= rtol)})
-        solve_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        solve_peak = _peak_mb()
         peak = max(solve_peak, assembly_peak)
         pc_stats = sol.stats.get("precond", {}) or {}
         rec = {"iterations": sol.iterations, "setup_s": sol.stats["setup_s"], "solve_s": sol.stats["solve_s"],
@@ -160,6 +160,17 @@ def _worker(n, medium, method, model, device, rtol, maxiter, memory_gb, fgmres, 
     except Exception as e:  # noqa: BLE001 - recorded in the benchmark row, not raised
         msg = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
         queue.put({"failed": f"{oom}: {msg}" if _is_oom(e) else msg})
+
+
+def _peak_mb() -> float:
+    """The row process's own resident peak (``VmHWM``; ``ru_maxrss`` would include the parent's size at the
+    fork, :func:`solvers.limits.peak_mb`), ``ru_maxrss`` where ``/proc`` does not say."""
+    import resource
+
+    from solvers.limits import peak_mb
+
+    own = peak_mb()
+    return own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 _OOM_TEXT = re.compile(r"INFOG?\(1\)\s*=\s*-13|out of memory|insufficient memory|memory allocation", re.I)
