@@ -18,6 +18,19 @@ MODELS = ("mgno", "unet", "fno", "deeponet", "nio", "algebraic-mgno")
 LEARNED_METHODS = ("learned-amg+cg", "learned-amg-2pass+cg", "learned-amg-l1+cg", "learned-P+cg", "learned-omega+cg",
                    "learned-poly-amg+cg", "learned-coarsening-amg+cg", "learned-cslp+fgmres", "learned-cslp+gcrot",
                    "learned-cslp-def+fgmres", "learned-def+fgmres")
+
+
+def shipped_model(method: str) -> str:
+    """The checkpoint under ``bench/models/`` shipped for the learned method ``method`` (what ``hybrid solve``
+    suggests for ``--model`` and ``hybrid bench helmholtz`` runs by default)."""
+    if method == "learned-def+fgmres":  # trained on what the deflated step leaves
+        return "helmholtz_cslp_def.pt"
+    if "cslp" in method:
+        return "helmholtz_cslp.pt"
+    return {"learned-poly-amg+cg": "learned_poly2.pt", "learned-coarsening-amg+cg": "learned_coarsening.pt"}.get(
+        method, "learned_amg.pt")
+
+
 #: ``hybrid bench SUITE``: :data:`hybrid.bench.SUITES`
 BENCH_SUITES = ("solvers", "datagen", "operators", "hybrid", "inverse", "helmholtz", "helmholtz-norm")
 #: ``hybrid invert PROBLEM``: :data:`hybrid.commands.invert.PROBLEMS`

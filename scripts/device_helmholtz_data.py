@@ -10,6 +10,8 @@ defaults above: under the 64 MiB that travels to a lent GPU machine.
 
 Run: python scripts/device_helmholtz_data.py m64.h5 m128.h5 [--vectors 12] [--test 8,2] [--max-train 0,120]
      [--model CHECKPOINT (record the residuals inside learned-cslp+fgmres with this network) [--scheme VN]]
+     [--deflated (what a deflated step leaves, inside cslp-def+fgmres or, with --model, learned-def+fgmres:
+     the data of bench/models/helmholtz_cslp_def.pt; recorded in the file as ``deflated``)]
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def main():
     ap.add_argument("--max-train", default="0,120", help="cap on training samples per file (0: none)")
     ap.add_argument("--out", type=Path, default=Path(".gpu/helmholtz_data.npz"))
     ap.add_argument("--model", type=Path, default=None,
-                    help="record the residuals inside learned-cslp+fgmres with this checkpoint (default: cslp+fgmres)")
+                    help="record the residuals inside learned-cslp+fgmres (with --deflated: learned-def+fgmres) "
+                         "with this checkpoint (default: cslp+fgmres, or cslp-def+fgmres)")
     ap.add_argument("--scheme", default="VNV", help="the learned correction's scheme with --model (VNV or VN)")
     ap.add_argument("--deflated", action="store_true",
                     help="residuals of the deflated cycle (learned-def+fgmres's network) instead of the cycle alone")
@@ -55,6 +58,7 @@ def main():
             out[f"{part}{n}_kh"] = d["kh"][first].astype(np.float16)
             out[f"{part}{n}_medium"] = med[:m].astype(np.int16)
             print(f"{f}: {part}{n}: {m} samples from {len(media)} media")
+    out["deflated"] = np.array(a.deflated)  # which residuals these are (the two kinds must not be mixed up)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(a.out, **out)
     print(f"wrote {a.out} ({a.out.stat().st_size / 2**20:.1f} MiB)")

@@ -110,6 +110,9 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     files = [np.load(f) for f in a.data.split(",")]
+    kinds = {bool(d["deflated"]) if "deflated" in d.files else False for d in files}
+    if len(kinds) > 1:  # a network for the deflated loop and one for the cycle alone are different networks
+        raise SystemExit("--data mixes deflated residuals (device_helmholtz_data.py --deflated) with the cycle's own")
     sizes = sorted(((int(k[2:-3]), i) for i, d in enumerate(files) for k in d.files
                     if k.startswith("tr") and k.endswith("_r1")))   # (n, file) of every training set
     train_sets = [_part(files[i], f"tr{n}", device) for n, i in sizes]
@@ -148,6 +151,7 @@ def main():
                          operators=[ops[s]["tr"] for s in sizes] if ops else None)
     info.update(trained)
     info["device"] = name
+    info["deflated"] = kinds.pop()
     test_losses(net)
     info["wall_s"] = time.perf_counter() - t0
     info["config"] = vars(a)

@@ -25,7 +25,10 @@ MUMPS_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
 #: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: one run of MUMPS and the two
 #: deflated methods, and the learned one again with a higher address-space limit: torch's libraries)
-DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation.json", "helmholtz-2048-deflation-learned.json")
+#: later files' rows replace earlier ones': the 2048 MUMPS row shown is that of the run of cslp-def and
+#: learned-cslp-def (helmholtz-2048-deflation.json); deflation2 ran cslp2-def and learned-def beside its own
+DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation2.json", "helmholtz-2048-deflation.json",
+                   "helmholtz-2048-deflation-learned.json")
 #: many right-hand sides with one setup (``--sources``)
 SOURCES_FILE = "helmholtz-sources.json"
 README = ROOT.parents[1] / "README.md"

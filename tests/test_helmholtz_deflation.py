@@ -395,3 +395,18 @@ def test_bench_row_peak_is_its_own_process_not_the_parent():
     rec = run_one(64, "layered", "cslp-def+fgmres")
     assert rec["converged"] and rec["rss_peak_mb"] < 1024, rec["rss_peak_mb"]
     del ballast
+
+
+def test_a_tuple_grid_with_dofs_out_of_grid_order_is_named():
+    """From a user trial: a permuted system with ``grid=(65, 65)`` ran to MaxIters (300 iterations, 40x);
+    the shifted Laplacian, geometric multigrid and deflation now refuse it at setup."""
+    from solvers.linear.preconditioners import GeometricMG
+
+    p = _grid_problem(32)
+    perm = np.random.default_rng(0).permutation(p.A.shape[0])
+    A = p.A[perm][:, perm]
+    params = PrecondParams(grid=(33, 33), operators={"k2M": p.p.operators["k2M"][perm][:, perm]})
+    for pc in (ShiftedLaplacian(), TwoLevelDeflation(steps=2), GeometricMG()):
+        with pytest.raises(ValueError, match="not a neighbour on the 33 x 33 node grid"):
+            pc.setup(A, params)
+    TwoLevelDeflation().setup(p.A, p.p)  # grid order passes

@@ -501,6 +501,13 @@ def test_training_script_takes_several_files_and_adds_an_implicit_layer(tmp_path
     torch.save({"kind": "learned-amg", "state_dict": {}, "config": {}}, tmp_path / "other.pt")
     r = subprocess.run(base + ["--init", str(tmp_path / "other.pt")], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "not a helmholtz-cslp-correction checkpoint" in r.stderr
+    # residuals of the deflated step (device_helmholtz_data.py --deflated) are not mixed with the cycle's own
+    np.savez(tmp_path / "c.npz", deflated=np.array(True), **{f"{p}16_{k}": v for p in ("tr", "te")
+                                                             for k, v in part(16, 4).items()})
+    mixed = [sys.executable, script, "--data", f"{tmp_path / 'a.npz'},{tmp_path / 'c.npz'}", "--steps", "2",
+             "--batch", "2", "--out", str(tmp_path / "run2")]
+    r = subprocess.run(mixed, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and "mixes deflated residuals" in r.stderr
 
 
 # ---- the loss through the second cycle ------------------------------------------------------------------

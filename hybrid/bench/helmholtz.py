@@ -50,13 +50,14 @@ EXTRA_METHODS = ("cslp-sa+fgmres", "cslp-exact+fgmres", "cslp+gcrot", "learned-c
 SEED = 99
 SOURCE = (0.5, 0.8)
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "bench" / "models" / "helmholtz_cslp.pt"
-#: learned methods whose network is not :data:`DEFAULT_MODEL` (trained on other residuals)
-DEFAULT_MODELS = {"learned-def+fgmres": DEFAULT_MODEL.with_name("helmholtz_cslp_def.pt")}
 
 
 def default_model(method: str) -> Path:
-    """The shipped network of the learned method ``method`` (``--model`` overrides it for every one)."""
-    return DEFAULT_MODELS.get(method, DEFAULT_MODEL)
+    """The shipped network of the learned method ``method`` (:func:`hybrid.names.shipped_model`;
+    ``--model`` overrides it for every one)."""
+    from ..names import shipped_model
+
+    return DEFAULT_MODEL.with_name(shipped_model(method))
 
 
 def more_sources(count: int) -> list[tuple[float, float]]:
@@ -229,7 +230,16 @@ def run_one(n, medium, method, model=None, device="cpu", rtol=1e-8, maxiter=3000
                 rec = {"failed": f"time limit {max_seconds:.0f} s"}
     p.join(timeout=30)
     row = {"n": n, "medium": medium, "method": method, "distribution": distribution(medium), **rec}
+    if model is not None and method.startswith("learned"):  # which network a learned row ran (a user trial)
+        row["model"] = _shown_path(model)
     return row
+
+
+def _shown_path(path) -> str:
+    """``path`` relative to the repository when inside it (as the README's commands name checkpoints)."""
+    p = Path(path).resolve()
+    root = Path(__file__).resolve().parents[2]
+    return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
 
 
 def distribution(medium: str) -> str:

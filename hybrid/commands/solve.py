@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from ..names import LEARNED_METHODS, METHODS, PDES
+from ..names import LEARNED_METHODS, METHODS, PDES, shipped_model
 
 
 DESCRIPTION = ("Assemble PDE with DOLFINx on a unit square (--n) or a gmsh mesh (--mesh) and solve it. Works under "
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
                    help="solver (default pyamg-sa+cg serially, petsc-gamg+cg under MPI; ilu+gmres for "
                         "non-symmetric problems, direct-superlu for Helmholtz); learned-* need --model")
     p.add_argument("--model", type=Path, default=None,
-                   help="trained model for a learned-* method (e.g. bench/models/learned_amg.pt)")
+                   help="trained model for a learned-* method (shipped: bench/models/, e.g. learned_amg.pt, helmholtz_cslp.pt, helmholtz_cslp_def.pt for learned-def+fgmres)")
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--maxiter", type=int, default=None)
     p.add_argument("--out", type=Path, help="write the solution (.xdmf or .vtu)")
@@ -190,9 +190,8 @@ def check_args(args) -> None:
         check_positive("--n", args.n)
     if args.method in LEARNED_METHODS:
         if args.model is None:
-            example = "helmholtz_cslp.pt" if "cslp" in args.method else "learned_amg.pt"
-            raise ValueError(f"--method {args.method} needs --model PATH (a trained checkpoint, e.g. "
-                             f"bench/models/{example})")
+            raise ValueError(f"--method {args.method} needs --model PATH (a trained checkpoint; shipped: "
+                             f"bench/models/{shipped_model(args.method)})")
         if not args.model.exists():
             raise FileNotFoundError(f"--model {args.model}: no such checkpoint")
     elif args.model is not None:

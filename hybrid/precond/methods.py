@@ -121,5 +121,8 @@ def learned_method(name: str, model, device="cpu") -> Algorithm:
     if name not in LEARNED_METHODS:
         raise ValueError(f"unknown learned method {name!r}; choose one of: {', '.join(LEARNED_METHODS)}")
     if model is None:
-        raise ValueError(f"method {name!r} needs a trained model: pass --model PATH (e.g. bench/models/learned_amg.pt)")
+        from ..names import shipped_model
+
+        raise ValueError(f"method {name!r} needs a trained model: pass --model PATH (shipped: "
+                         f"bench/models/{shipped_model(name)})")
     return LEARNED_METHODS[name](model, device)

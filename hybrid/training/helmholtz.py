@@ -52,6 +52,8 @@ def collect(speeds: np.ndarray, vectors_per_medium: int = 12, max_iterations: in
 
     from ..precond.helmholtz import LearnedShiftedLaplacian, load_helmholtz_net, local_kh
 
+    if not isinstance(deflated, (bool, np.bool_)):
+        raise ValueError(f"collect: deflated must be True or False, got {deflated!r}")
     if model is not None and not isinstance(model, torch.nn.Module):
         model = load_helmholtz_net(model)  # once, not per medium
     rng = np.random.default_rng(seed)

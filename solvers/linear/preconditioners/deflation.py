@@ -55,7 +55,7 @@ from ..direct import Direct, blr
 from ..problem import is_petsc
 from .base import Preconditioner, param, setup_precond
 from .direct import DirectPreconditioner
-from .multigrid import linear_interpolation_1d
+from .multigrid import check_grid_order, linear_interpolation_1d
 from .shifted_laplacian import ShiftedLaplacian
 
 INTERPOLATIONS = ("cubic", "linear")
@@ -186,6 +186,7 @@ class TwoLevelDeflation(Preconditioner):
         if A.shape[0] != shape[0] * shape[1]:
             raise ValueError(f"TwoLevelDeflation: matrix has {A.shape[0]} rows, the grid {shape} has "
                              f"{shape[0] * shape[1]} nodes")
+        check_grid_order(A, grid, "TwoLevelDeflation")
         dtype = np.result_type(A.dtype, np.float64)
         self.Z = deflation_space(shape, self.interpolation,
                                  None if isinstance(grid, tuple) else grid.grid_of_dof).astype(dtype)

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from ..hierarchy import CYCLES, DampedJacobi, galerkin_hierarchy
 from .base import Preconditioner, param
-from .multigrid import GeometricMG
+from .multigrid import GeometricMG, check_grid_order
 
 _MULTIGRID = ("geometric", "sa", "exact")
 #: default ``coarse_kh``: the coarsest grid keeps about 2.4 points per wavelength (see ShiftedLaplacian)
@@ -99,6 +99,7 @@ class ShiftedLaplacian(Preconditioner):
                 raise ValueError("ShiftedLaplacian(multigrid='geometric') needs a structured grid "
                                  "(PrecondParams(grid=meshes.GridView(...))); on an unstructured mesh use "
                                  "multigrid='sa'")
+            check_grid_order(A, grid, "ShiftedLaplacian")
             Ps = GeometricMG(grid, coarsest=self.coarsest).prolongations()
             if self.coarse_kh is not None:
                 Ps = Ps[: coarsenings(self.k2M, self.coarse_kh, len(Ps))]
