@@ -62,16 +62,21 @@ def release_memory() -> None:
         pass
 
 
-def resident_mb() -> float | None:
-    """Current resident memory of this process in MB (``None`` where ``/proc`` does not say)."""
+def _status_mb(field: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` in MB (``None`` where ``/proc`` does not say)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def resident_mb() -> float | None:
+    """Current resident memory of this process in MB (``None`` where ``/proc`` does not say)."""
+    return _status_mb("VmRSS")
 
 
 def peak_mb() -> float | None:
@@ -80,14 +85,7 @@ def peak_mb() -> float | None:
     Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries that across ``fork`` and ``exec``, so a process
     started by another (multiprocessing's ``spawn`` included) reports at least its parent's resident size
     at the fork; ``VmHWM`` belongs to the process's own address space."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return _status_mb("VmHWM")
 
 
 def reset_peak_memory() -> bool:

@@ -714,3 +714,21 @@ def test_learned_preconditioner_inside_gcrot_is_safeguarded():
     sol = solve(LinearProblem.from_system(system), GCROT(precond=LearnedShiftedLaplacian(NaNNet())), rtol=1e-8,
                 maxiter=500)
     assert sol.retcode.name == "Success" and system.relative_residual(sol.x) <= 1e-8
+
+
+class _CarriesCode:
+    """An object that a weights-only load refuses (a checkpoint carrying code)."""
+
+
+def test_checkpoint_carrying_code_is_refused_in_one_sentence(tmp_path):
+    """From a user trial: torch's refusal is a paragraph, and the message was cut mid-word at 120 characters;
+    now its first sentence."""
+    import torch
+
+    from hybrid.precond.helmholtz import load_helmholtz_net
+
+    torch.save({"kind": "helmholtz-cslp-correction", "state_dict": {}, "config": {}, "x": _CarriesCode()},
+               tmp_path / "code.pt")
+    with pytest.raises(ValueError, match=r"not a loadable helmholtz-cslp-correction checkpoint "
+                                         r"\(UnpicklingError: Weights only load failed\)$"):
+        load_helmholtz_net(tmp_path / "code.pt")

@@ -30,7 +30,7 @@ def load_net(path, kind: str, build: Callable[[dict], torch.nn.Module], device="
         raise
     except Exception as e:  # noqa: BLE001 - not a checkpoint, or one carrying code (refused by weights_only)
         raise ValueError(f"{path}: not a loadable {kind} checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+                         f"{_first_sentence(str(e))})") from None
     if not isinstance(payload, dict) or payload.get("kind") != kind:
         found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path}: not a {kind} checkpoint (kind={found!r})")
@@ -45,3 +45,10 @@ def load_net(path, kind: str, build: Callable[[dict], torch.nn.Module], device="
                          f"unexpected {unexpected[:5]})")
     net.eval()
     return net
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of an error message (torch's unpickling errors run to paragraphs), whole words
+    only; a user trial found it cut mid-word at 120 characters."""
+    first = text.strip().splitlines()[0].split(". ")[0] if text.strip() else ""
+    return first if len(first) <= limit else first[:limit].rsplit(" ", 1)[0] + " ..."
