@@ -10,7 +10,10 @@ model), each to a true relative residual of 1e-8; on request (``--methods``) ``c
 ``cslp-exact+fgmres`` (the shifted Laplacian inverted by sparse LU: the bound of every cycle), and
 ``cslp+gcrot`` / ``learned-cslp+gcrot`` (the two preconditioners inside GCROT(30, 10) instead of FGMRES(30)),
 ``cslp-def+fgmres`` / ``learned-cslp-def+fgmres`` (the two inside two-level deflation with an exact coarse
-solve, :mod:`solvers.linear.preconditioners.deflation`), ``cslp-deflin+fgmres`` (bilinear deflation) and
+solve, :mod:`solvers.linear.preconditioners.deflation`), ``cslp2-def+fgmres`` (two cycles per deflated step),
+``cslp-def2+fgmres`` / ``learned-def+fgmres`` (two deflated steps, without and with a network trained on what
+the deflated step leaves between them; each learned method runs its own shipped network unless ``--model``
+names one), ``cslp-deflin+fgmres`` (bilinear deflation) and
 ``mumps-blr+fgmres`` (MUMPS's block-low-rank factorization as FGMRES's preconditioner). Learned rows
 record ``network_gain``, what the network's step leaves of the cycle's residual (geometric mean). With
 ``--sources K`` a row solves ``K - 1`` more sources after the first with the same setup (``init(...).solve(b)``:

@@ -203,9 +203,10 @@ def _helmholtz(args, suite):
     # a checkpoint of another kind fails here, not in every row; a learned method without a network (none
     # given, none shipped) is left out by suite.run
     nets = {model} if model is not None else {suite.default_model(m) for m in learned}
-    for net in sorted(n for n in nets if Path(n).exists()):
+    nets = sorted(n for n in nets if Path(n).exists())
+    if nets:
         from ..precond.helmholtz import load_helmholtz_net
-
+    for net in nets:
         try:
             load_helmholtz_net(net)
         except Exception as e:  # noqa: BLE001 - reported as the bad argument it is
