@@ -7,10 +7,10 @@ the same matrix: sparse LU (SuperLU, the reference), FGMRES with the complex shi
 safeguarded: an untrained model falls back to the classical cycle), and the cycle with two-level deflation
 (``cslp-def+fgmres``: an exact coarse solve on the grid with half the cells per side, 10 iterations at any
 size), and a network trained on what that deflated step leaves between two of them (``learned-def+fgmres``,
-``bench/models/helmholtz_cslp_def.pt``). Writes the wavefield image and the convergence histories.
+``bench/models/helmholtz_cslp_def_c4.pt``). Writes the wavefield image and the convergence histories.
 
 Run: ``python examples/helmholtz_hybrid.py [--n 512] [--model bench/models/helmholtz_cslp.pt]
-[--def-model bench/models/helmholtz_cslp_def.pt] [--out DIR]``.
+[--def-model bench/models/helmholtz_cslp_def_c4.pt] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from solvers.sampling.media import layered
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "bench" / "models" / "helmholtz_cslp.pt"
-DEF_MODEL = ROOT / "bench" / "models" / "helmholtz_cslp_def.pt"
+DEF_MODEL = ROOT / "bench" / "models" / "helmholtz_cslp_def_c4.pt"
 
 
 def main(n: int = 512, model=MODEL, out=Path("helmholtz_hybrid"), seed: int = 7, def_model=DEF_MODEL):

@@ -3,32 +3,36 @@ README (the 1024 and 2048 rows come from separate runs) and the GPU rows of
 bench/results/helmholtz-gpu-solve.json (methods marked "(H200)", memory = host + device peak):
 bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows, its table of the
 deflated methods (bench/results/helmholtz-deflation.json and the 2048 rows of DEFLATION_FILES), its table of
-many sources with one setup (bench/results/helmholtz-sources.json) and its GPU table.
+the n = 1024 time goal in repeated runs (GOAL_FILE), its table of many sources with one setup (bench/results/helmholtz-sources.json) and its GPU table.
 
-Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the three CPU tables in README.md)
+Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the four CPU tables in README.md)
 """
 
 import json
 import sys
 from pathlib import Path
 
-from hybrid.bench.helmholtz import deflation_table, figure, gpu_table, sources_table, summary_table
+from hybrid.bench.helmholtz import deflation_table, figure, goal_table, gpu_table, sources_table, summary_table
 
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "results"
 #: in order; a row of a later file replaces the same (n, medium, method) of an earlier one (n = 2048: the
 #: classical rows and the learned row are separate runs, each an hour)
 FILES = ("helmholtz.json", "helmholtz-checkerboard.json", "helmholtz-1024.json", "helmholtz-2048-lean.json",
          "helmholtz-2048-learned.json", "helmholtz-2048-mumps.json")
-#: MUMPS's rows of the table come from the newest runs (the deflation runs, where MUMPS factorizes by 2 x 2
-#: blocks), for the (n, medium) the table has
-MUMPS_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation.json")
+#: MUMPS's rows of the table come from deflation runs (where MUMPS factorizes by 2 x 2 blocks), for the
+#: (n, medium) the table has: the run of 12:24-12:47 UTC (the README's text quotes it; the later run of
+#: helmholtz-deflation.json gave MUMPS 20.7-23.5 s at n = 1024 instead of 20.5-23.7 s)
+MUMPS_FILES = ("helmholtz-deflation-c8.json", "helmholtz-2048-deflation.json")
 GPU_FILE = "helmholtz-gpu-solve.json"
 #: the deflated methods and MUMPS side by side (n = 128-1024 in one run; n = 2048: one run of MUMPS and the two
 #: deflated methods, and the learned one again with a higher address-space limit: torch's libraries)
-#: later files' rows replace earlier ones': the 2048 MUMPS row shown is that of the run of cslp-def and
-#: learned-cslp-def (helmholtz-2048-deflation.json); deflation2 ran cslp2-def and learned-def beside its own
+#: later files' rows replace earlier ones': the 2048 rows of MUMPS, cslp2-def and learned-def shown are those of
+#: the last run (helmholtz-2048-deflation-c4.json, the 4-channel network); cslp-def and learned-cslp-def ran in
+#: helmholtz-2048-deflation(-learned).json, the 8-channel learned-def in helmholtz-2048-deflation2.json
 DEFLATION_FILES = ("helmholtz-deflation.json", "helmholtz-2048-deflation2.json", "helmholtz-2048-deflation.json",
-                   "helmholtz-2048-deflation-learned.json")
+                   "helmholtz-2048-deflation-learned.json", "helmholtz-2048-deflation-c4.json")
+#: the time goal at n = 1024 in repeated runs (``--repeats 3``: the median and the spread)
+GOAL_FILE = "helmholtz-1024-repeats.json"
 #: many right-hand sides with one setup (``--sources``)
 SOURCES_FILE = "helmholtz-sources.json"
 README = ROOT.parents[1] / "README.md"
@@ -65,6 +69,10 @@ if __name__ == "__main__":
     if deflated:
         print()
         print(deflation_table(deflated))
+    goal = load([GOAL_FILE])
+    if goal:
+        print()
+        print(goal_table(goal))
     sources = load([SOURCES_FILE])
     if sources:
         print()
@@ -72,6 +80,7 @@ if __name__ == "__main__":
     if "--readme" in sys.argv[1:]:
         text = replace_table(README.read_text(), summary_table(records))
         text = replace_table(text, deflation_table(deflated)) if deflated else text
+        text = replace_table(text, goal_table(goal)) if goal else text
         README.write_text(replace_table(text, sources_table(sources)) if sources else text)
         print(f"replaced the tables in {README}")
     gpu = []

@@ -65,15 +65,18 @@ def lift(A_full, b: np.ndarray, dofs, values) -> np.ndarray:
     return out
 
 
-def eliminate(A_full: sp.csr_matrix, dofs, b: np.ndarray | None = None, values=0.0):
+def eliminate(A_full: sp.csr_matrix, dofs, b: np.ndarray | None = None, values=0.0, copy: bool = True):
     """``(A, b)`` with ``u = values`` on ``dofs`` eliminated symmetrically (see the module docstring).
 
     ``A_full`` is the matrix assembled without conditions (scipy CSR, real or complex); ``b`` (optional) its
     right-hand side; ``values`` a number, one value per dof, or a full-length vector of boundary values.
-    Returns ``b=None`` when no ``b`` was given."""
-    A = sp.csr_matrix(A_full, copy=True)
+    Returns ``b=None`` when no ``b`` was given. ``copy=False``: ``A_full`` (CSR) may be changed and returned,
+    for a caller whose matrix is its own temporary (a copy of a 4.2M-unknown complex matrix is 0.6 GB)."""
+    A = sp.csr_matrix(A_full, copy=copy)
     A.sort_indices()
     dofs = np.asarray(dofs, dtype=np.int64)
+    if len(dofs) == 0:  # nothing to eliminate (absorbing or natural conditions only)
+        return A, (None if b is None else np.array(b, copy=True))
     A.data = entry_masks(A, dofs).eliminate_values(A.data)
     if b is None:
         return A, None

@@ -226,6 +226,42 @@ def test_deflation_table_compares_the_two_deflated_methods():
     assert lines[3] == f"| 32 | checkerboard (OOD) | - | - | 12 {cell} | - | 9 {cell} | - | - |  |"
 
 
+def test_repeated_rows_are_the_median_run_with_the_spread(monkeypatch):
+    """``run(repeats=3)``: each row three times, the methods interleaved within a repeat; the row is the run
+    of median total time with every run's time; a run that failed or did not converge is the row, and a
+    method that failed is not run again; the goal table shows the median and the spread."""
+    import hybrid.bench.helmholtz as hb
+
+    times = {"direct-mumps": [3.0, 1.0, 2.0], "cslp2-def+fgmres": [5.0, 4.0, 6.0]}
+    calls = []
+
+    def fake(n, medium, method, *a, **k):
+        calls.append(method)
+        if method == "cslp-def+fgmres":
+            return {"failed": "out of memory", "n": n, "medium": medium, "method": method}
+        t = times[method][sum(c == method for c in calls) - 1]
+        return {"n": n, "medium": medium, "method": method, "iterations": 1 if method == "direct-mumps" else 7,
+                "converged": True, "total_s": t, "rss_peak_mb": 10.0 * t, "retcode": "Success", "rel_residual": 1e-9}
+
+    monkeypatch.setattr(hb, "run_one", fake)
+    seen = []
+    recs = hb.run([32], ["layered"], ["direct-mumps", "cslp2-def+fgmres", "cslp-def+fgmres"], repeats=3,
+                  log=lambda *_: None, on_record=lambda rows: seen.append(len(rows)))
+    assert seen == [1, 2, 3, 3, 3, 3, 3]  # the partial file after every run, each row once
+    assert calls == ["direct-mumps", "cslp2-def+fgmres", "cslp-def+fgmres"] + ["direct-mumps", "cslp2-def+fgmres"] * 2
+    by = {r["method"]: r for r in recs}
+    assert by["direct-mumps"]["total_s"] == 2.0 and by["direct-mumps"]["rss_peak_mb"] == 20.0
+    assert by["direct-mumps"]["total_s_runs"] == [3.0, 1.0, 2.0] and by["direct-mumps"]["repeats"] == 3
+    assert by["cslp2-def+fgmres"]["total_s"] == 5.0 and "failed" in by["cslp-def+fgmres"]
+    assert hb.median_run([{"converged": True, "total_s": 1.0}, {"converged": False, "total_s": 0.5}])["bad_runs"] == 1
+    lines = hb.goal_table(recs).splitlines()
+    assert lines[0] == ("| n | medium | direct-mumps | cslp2-def+fgmres | learned-def+fgmres | "
+                        "learned-def / cslp2-def iterations |")
+    assert lines[2] == "| 32 | layered | 2.0 s (1.0-3.0), 20 MB | 7 it, 5.0 s (4.0-6.0), 50 MB | - |  |"
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        hb.run([32], ["layered"], ["direct-mumps"], repeats=0)
+
+
 def test_point_source_is_the_assembled_right_hand_side():
     """``point_sources`` alone equal the right-hand sides of the grid assembly and, mapped to dofs, DOLFINx's."""
     from solvers.problems.helmholtz_grid import point_sources
@@ -300,6 +336,7 @@ def test_network_gain_is_per_solve_through_a_cache():
     (["--methods", "cslp-def+fgmres", "--network-precision", "bfloat16"], "--network-precision"),
     (["--memory-gb", "inf"], "--memory-gb"),
     (["--max-seconds", "0"], "--max-seconds"),
+    (["--repeats", "0"], "--repeats"),
     (["--methods", "learned-cslp-def+fgmres", "--model", "bench/models/learned_amg.pt"], "--model"),
 ])
 def test_bench_helmholtz_refuses_before_any_row(tmp_path, args, message):

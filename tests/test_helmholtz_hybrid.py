@@ -440,7 +440,7 @@ def test_example_helmholtz_hybrid(tmp_path):
         assert r["converged"] and r["residual"] <= 1e-8
         assert np.linalg.norm(r["x"] - ref) / np.linalg.norm(ref) < 1e-6, name
     assert runs["cslp-def+fgmres"]["iterations"] * 3 < runs["cslp+fgmres"]["iterations"]
-    # the network trained on what the deflated step leaves, between two deflated steps (4 against 10)
+    # the network trained on what the deflated step leaves, between two deflated steps (5 against 10)
     assert runs["learned-def+fgmres"]["iterations"] <= runs["cslp-def+fgmres"]["iterations"] - 3
     assert (tmp_path / "helmholtz_hybrid.png").exists()
 

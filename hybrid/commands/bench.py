@@ -21,7 +21,9 @@ def add_parser(sub) -> None:
                         "eit-disk-inclusions; eit-learned: NIO vs DeepONet, trains them); helmholtz: media "
                         "(grf,layered,dipping,salt,checkerboard; NAME@C_MAX for another contrast, e.g. "
                         "checkerboard@1.4)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed runs per row, recorded as the median with the spread (default 3; helmholtz 1: "
+                        "a row of its table at n = 1024 is a process of 20 s or more)")
     p.add_argument("--epochs", type=int, default=None, help="operators, inverse eit-learned: training epochs per model")
     p.add_argument("--models", type=lambda s: s.split(","), default=None, help="operators: e.g. mgno,fno,unet; inverse eit-learned: nio,deeponet,deeponet-fourier")
     p.add_argument("--seeds", type=int, default=None, help="operators, inverse eit-learned: training seeds per model (default 3)")
@@ -36,7 +38,7 @@ def add_parser(sub) -> None:
                    help="hybrid: learned-AMG checkpoint (default bench/models/learned_amg.pt when present); "
                         "inverse: pressure -> coefficient map (default bench/models/darcy_inverse_mgno_nN.pt); "
                         "helmholtz: the network of every learned method (default: each its own, bench/models/"
-                        "helmholtz_cslp.pt, for learned-def+fgmres helmholtz_cslp_def.pt)")
+                        "helmholtz_cslp.pt, for learned-def+fgmres helmholtz_cslp_def_c4.pt)")
     p.add_argument("--methods", type=lambda s: s.split(","), default=None,
                    help="hybrid: learned methods to run (default learned-amg+cg,learned-amg-2pass+cg,learned-amg-l1+cg); "
                         "inverse: adjoint,learned,learned+adjoint (default all when a model exists); helmholtz: "
@@ -75,7 +77,7 @@ def add_parser(sub) -> None:
 # -- suites: name -> records(args, module); each module (hybrid.bench.NAME) has run() and COLUMNS ------------
 def _solvers(args, suite):
     sizes = args.sizes or ([128, 256] if args.quick else [128, 256, 512, 1024])
-    return suite.run(sizes, args.problems or list(suite.PROBLEMS), args.repeats)
+    return suite.run(sizes, args.problems or list(suite.PROBLEMS), repeats(args))
 
 
 def _operators(args, suite):
@@ -94,7 +96,7 @@ def _datagen(args, suite):
     plan = [(64, 200, 40), (128, 100, 20)] if args.quick else [(64, 1200, 200), (128, 400, 100), (256, 100, 30)]
     if args.sizes:
         plan = [p for p in plan if p[0] in args.sizes] or [(n, 20, 5) for n in args.sizes]
-    return suite.run(plan, repeats=args.repeats)
+    return suite.run(plan, repeats=repeats(args))
 
 
 def _hybrid(args, suite):
@@ -107,7 +109,7 @@ def _hybrid(args, suite):
     if model is not None and not Path(model).exists():
         raise FileNotFoundError(f"--model {model}: no such checkpoint")
     plot = args.json.with_name(args.json.stem + "-convergence.png")
-    return suite.run(sizes, args.problems or list(suite.PROBLEMS), args.repeats, model=model,
+    return suite.run(sizes, args.problems or list(suite.PROBLEMS), repeats(args), model=model,
                      methods=args.methods, loop_n=args.loop_n or (128 if args.quick else 256),
                      loop_solves=(20 if args.quick else 50) if args.loop_solves is None else args.loop_solves, plot=plot, device=args.device)
 
@@ -221,7 +223,16 @@ def _helmholtz(args, suite):
                      max_seconds=args.max_seconds,
                      memory_gb=args.memory_gb if args.memory_gb is not None else suite.default_memory_gb(),
                      restart=args.restart, z_precision=args.z_precision, sources=args.sources,
-                     network_precision=args.network_precision)
+                     network_precision=args.network_precision, repeats=repeats(args, default=1))
+
+
+def repeats(args, default: int = 3) -> int:
+    """``--repeats``, or the suite's default where it is not given."""
+    if args.repeats is None:
+        return default
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: at least 1")
+    return args.repeats
 
 
 def inverse_model(n: int) -> Path:

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
                    help="solver (default pyamg-sa+cg serially, petsc-gamg+cg under MPI; ilu+gmres for "
                         "non-symmetric problems, direct-superlu for Helmholtz); learned-* need --model")
     p.add_argument("--model", type=Path, default=None,
-                   help="trained model for a learned-* method (shipped: bench/models/, e.g. learned_amg.pt, helmholtz_cslp.pt, helmholtz_cslp_def.pt for learned-def+fgmres)")
+                   help="trained model for a learned-* method (shipped: bench/models/, e.g. learned_amg.pt, helmholtz_cslp.pt, helmholtz_cslp_def_c4.pt for learned-def+fgmres)")
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--maxiter", type=int, default=None)
     p.add_argument("--out", type=Path, help="write the solution (.xdmf or .vtu)")
