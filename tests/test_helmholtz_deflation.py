@@ -3,6 +3,8 @@ coarse space, iterations independent of k and of trapping, the learned cycle ins
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -447,6 +449,48 @@ def test_a_tuple_grid_with_dofs_out_of_grid_order_is_named():
         with pytest.raises(ValueError, match="not a neighbour on the 33 x 33 node grid"):
             pc.setup(A, params)
     TwoLevelDeflation().setup(p.A, p.p)  # grid order passes
+
+
+def test_apply_refuses_a_block_or_a_wrong_size_naming_the_shape():
+    """A block of vectors, or a vector of another size, given straight to ``apply`` failed inside pyamg
+    ("x has invalid dimensions"); it is refused naming the shape."""
+    p = _grid_problem(16)
+    for pc in (ShiftedLaplacian(), TwoLevelDeflation()):
+        pc.setup(p.A, p.p)
+        for bad in (np.ones((p.A.shape[0], 2), complex), np.ones(p.A.shape[0] + 1, complex)):
+            with pytest.raises(ValueError, match=f"apply takes one vector of {p.A.shape[0]} entries .* got shape "
+                                                 + re.escape(str(bad.shape))):
+                pc.apply(bad)
+
+
+def test_a_network_trained_for_the_other_loop_is_named_in_a_warning(tmp_path):
+    """The shipped checkpoints say which residuals they were trained on (``extra["train"]["deflated"]``);
+    one used in the other loop warns, naming the file and the network shipped for that loop, and still
+    converges; the right one, and a checkpoint that does not say, pass silently."""
+    import warnings
+    from pathlib import Path
+
+    import torch
+
+    from hybrid.precond.helmholtz import LearnedShiftedLaplacian
+
+    models = Path(__file__).resolve().parents[1] / "bench" / "models"
+    p = _grid_problem(32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _solve(p, LearnedShiftedLaplacian(str(models / "helmholtz_cslp_def_c4.pt"), classical=TwoLevelDeflation()))
+        _solve(p, LearnedShiftedLaplacian(str(models / "helmholtz_cslp.pt")))
+        silent = torch.load(models / "helmholtz_cslp.pt", weights_only=True)
+        del silent["extra"]["train"]["deflated"]
+        torch.save(silent, tmp_path / "unsaid.pt")
+        _solve(p, LearnedShiftedLaplacian(str(tmp_path / "unsaid.pt"), classical=TwoLevelDeflation()))
+    with pytest.warns(UserWarning, match="helmholtz_cslp.pt: trained on the shifted-Laplacian cycle's own residuals, "
+                                         "used after a deflated step .* bench/models/helmholtz_cslp_def_c4.pt"):
+        sol = _solve(p, LearnedShiftedLaplacian(str(models / "helmholtz_cslp.pt"), classical=TwoLevelDeflation()))
+    assert sol.converged
+    with pytest.warns(UserWarning, match="helmholtz_cslp_def_c4.pt: trained on the residuals a deflated step leaves, "
+                                         "used after the cycle alone"):
+        assert _solve(p, LearnedShiftedLaplacian(str(models / "helmholtz_cslp_def_c4.pt"))).converged
 
 
 @pytest.mark.parametrize("name", ["helmholtz_cslp_def.pt", "helmholtz_cslp_def_c4.pt"])

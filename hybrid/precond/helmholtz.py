@@ -40,12 +40,13 @@ iterations as step 4.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from solvers.linear.preconditioners import ShiftedLaplacian
+from solvers.linear.preconditioners import ShiftedLaplacian, TwoLevelDeflation
 from solvers.linear.preconditioners.shifted_laplacian import nodal_kh
 from solvers.linear.preconditioners.base import Preconditioner, param
 
@@ -82,6 +83,22 @@ def local_kh(k2M, grid) -> np.ndarray:
     g[0], g[-1] = g[1], g[-2]
     g[:, 0], g[:, -1] = g[:, 1], g[:, -2]
     return g
+
+
+def check_training_kind(net, classical, name) -> None:
+    """Warn when a checkpoint says it was trained for the other loop: on the cycle's own residuals but used
+    after a deflated step (``classical=TwoLevelDeflation(...)``), or the reverse. It still converges (the
+    safeguard holds), with more iterations: at n = 64 the cycle's network in the deflated loop needs 6
+    where the deflated-loop network needs 5. Checkpoints that do not say (``extra["train"]["deflated"]``
+    absent) pass silently."""
+    trained = (getattr(net, "checkpoint_extra", None) or {}).get("train", {}).get("deflated")
+    deflating = isinstance(classical, TwoLevelDeflation)
+    if isinstance(trained, bool) and trained != deflating:
+        kinds = ("the shifted-Laplacian cycle's own residuals", "the residuals a deflated step leaves")
+        used = "after a deflated step (TwoLevelDeflation)" if deflating else "after the cycle alone"
+        shipped = "helmholtz_cslp_def_c4.pt" if deflating else "helmholtz_cslp.pt"
+        warnings.warn(f"{name}: trained on {kinds[trained]}, used {used}; it converges (safeguarded) but needs "
+                      f"more iterations. Shipped for this loop: bench/models/{shipped}", stacklevel=3)
 
 
 def _k2M(pc):
@@ -152,6 +169,7 @@ class LearnedShiftedLaplacian(Preconditioner):
         net = self.model
         if isinstance(net, (str, Path)):
             net = load_helmholtz_net(net, self.device)
+            check_training_kind(net, self.classical, self.model)
         self.net = net.to(self.device).eval() if net is not None else None
         self._layout = torch.contiguous_format
         if self.net is not None and torch.device(self.device).type == "cpu":

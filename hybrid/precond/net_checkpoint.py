@@ -44,6 +44,7 @@ def load_net(path, kind: str, build: Callable[[dict], torch.nn.Module], device="
         raise ValueError(f"{path}: the {kind} weights do not fit the network (missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]})")
     net.eval()
+    net.checkpoint_extra = payload.get("extra") or {}  # what the file says of its training (plain types)
     return net
 
 

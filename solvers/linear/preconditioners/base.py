@@ -112,6 +112,15 @@ class Preconditioner(abc.ABC):
         return spla.LinearOperator((n, n), matvec=self, dtype=dtype)
 
 
+def check_vector(r, n: int, who: str) -> np.ndarray:
+    """``r`` as an array, refused unless it is one vector of ``n`` entries: a block of vectors, or one of
+    another size, failed inside pyamg with "x has invalid dimensions", naming neither."""
+    r = np.asarray(r)
+    if r.shape != (n,):
+        raise ValueError(f"{who}.apply takes one vector of {n} entries (the matrix's rows), got shape {r.shape}")
+    return r
+
+
 def _accepts_p(method) -> bool:
     try:
         sig = inspect.signature(method)

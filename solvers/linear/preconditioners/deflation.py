@@ -53,7 +53,7 @@ import scipy.sparse as sp
 
 from ..direct import Direct, blr
 from ..problem import is_petsc
-from .base import Preconditioner, param, setup_precond
+from .base import Preconditioner, check_vector, param, setup_precond
 from .direct import DirectPreconditioner
 from .multigrid import check_grid_order, linear_interpolation_1d
 from .shifted_laplacian import ShiftedLaplacian
@@ -211,7 +211,7 @@ class TwoLevelDeflation(Preconditioner):
         return s
 
     def apply(self, r):
-        r = np.asarray(r)
+        r = check_vector(r, self.A.shape[0], "TwoLevelDeflation")
         x = self._step(r)
         for _ in range(self.steps - 1):  # the same step on what the previous ones left
             x = _add(x, self._step(r - self.A @ x), r)

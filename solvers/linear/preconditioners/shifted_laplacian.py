@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..hierarchy import CYCLES, DampedJacobi, galerkin_hierarchy
-from .base import Preconditioner, param
+from .base import Preconditioner, check_vector, param
 from .multigrid import GeometricMG, check_grid_order
 
 _MULTIGRID = ("geometric", "sa", "exact")
@@ -120,7 +120,7 @@ class ShiftedLaplacian(Preconditioner):
         return self
 
     def apply(self, r):
-        r = np.asarray(r, dtype=np.complex128)
+        r = np.asarray(check_vector(r, self.A.shape[0], "ShiftedLaplacian"), dtype=np.complex128)
         z = self._apply(r)
         for _ in range(self.cycles - 1):
             z += self._apply(r - self.A @ z)
