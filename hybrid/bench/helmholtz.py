@@ -483,8 +483,9 @@ def figure(records, path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for name in dict.fromkeys(r["method"] for r in records):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    colors, markers = plt.get_cmap("tab20").colors, "os^DvPX<>h"
+    for i, name in enumerate(dict.fromkeys(r["method"] for r in records)):
         pts = {}
         for r in records:
             if r["method"] == name and "failed" not in r and r["converged"]:
@@ -492,8 +493,12 @@ def figure(records, path) -> Path:
         if not pts:
             continue
         dofs = sorted(pts)
-        axes[0].loglog(dofs, [statistics.median(t for t, _ in pts[d]) for d in dofs], "o-", label=name)
-        axes[1].loglog(dofs, [statistics.median(m for _, m in pts[d]) for d in dofs], "o-", label=name)
+        # one look per method (matplotlib's ten colours repeat beyond ten lines): learned methods dashed,
+        # GPU rows dotted
+        style = dict(color=colors[(2 * i) % 20 + (i // 10) % 2], marker=markers[i % len(markers)], label=name,
+                     linestyle=":" if "(" in name else "--" if name.startswith("learned") else "-")
+        axes[0].loglog(dofs, [statistics.median(t for t, _ in pts[d]) for d in dofs], **style)
+        axes[1].loglog(dofs, [statistics.median(m for _, m in pts[d]) for d in dofs], **style)
     for r in records:  # out-of-memory rows: an x at what the solver would have needed, when it said so
         need = needed_mb(r)
         if need is not None and "dofs" in r:
@@ -504,7 +509,7 @@ def figure(records, path) -> Path:
     axes[1].set(xlabel="unknowns", ylabel="peak memory (MB; GPU rows: host + device)", title="peak memory")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    axes[0].legend(fontsize=7, ncol=2)
     from meshes.plot import save_figure
 
     return save_figure(fig, path)
