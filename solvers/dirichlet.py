@@ -59,10 +59,27 @@ def lift(A_full, b: np.ndarray, dofs, values) -> np.ndarray:
     else:
         g = np.zeros((n_cols,) + values.shape[1:], dtype=np.result_type(values.dtype, np.float64))
         g[dofs] = values
+    if np.ndim(b) == 2 and g.ndim == 1:  # one value per dof for every right-hand side
+        g = g[:, None]
     out = b - A_full @ g if len(dofs) else np.array(b, copy=True)
     owned = dofs[dofs < n_rows]
     out[owned] = g[owned]
     return out
+
+
+def check_dofs(dofs, n: int) -> np.ndarray:
+    """``dofs`` as int64 indices, refused unless they are integers in ``[0, n)``: a negative one wrapped
+    around to the last rows, a float one was truncated, one past the end was a bare IndexError."""
+    dofs = np.asarray(dofs)
+    if dofs.size == 0:
+        return dofs.astype(np.int64).reshape(-1)
+    if not np.issubdtype(dofs.dtype, np.integer):
+        raise ValueError(f"dofs must be integers, got {dofs.dtype}")
+    dofs = dofs.astype(np.int64).reshape(-1)
+    bad = dofs[(dofs < 0) | (dofs >= n)]
+    if bad.size:
+        raise ValueError(f"dofs must be indices in [0, {n}), got {bad[0]}")
+    return dofs
 
 
 def eliminate(A_full: sp.csr_matrix, dofs, b: np.ndarray | None = None, values=0.0, copy: bool = True):
@@ -73,10 +90,12 @@ def eliminate(A_full: sp.csr_matrix, dofs, b: np.ndarray | None = None, values=0
     Returns ``b=None`` when no ``b`` was given. ``copy=False``: ``A_full`` (CSR) may be changed and returned,
     for a caller whose matrix is its own temporary (a copy of a 4.2M-unknown complex matrix is 0.6 GB)."""
     A = sp.csr_matrix(A_full, copy=copy)
-    A.sort_indices()
-    dofs = np.asarray(dofs, dtype=np.int64)
+    A.sum_duplicates()  # sorts too; a constrained diagonal stored twice would become 2
+    dofs = check_dofs(dofs, A.shape[1])
     if len(dofs) == 0:  # nothing to eliminate (absorbing or natural conditions only)
         return A, (None if b is None else np.array(b, copy=True))
+    if not np.all(np.isfinite(values)):
+        raise ValueError("eliminate: Dirichlet values must be finite (got NaN or inf)")
     A.data = entry_masks(A, dofs).eliminate_values(A.data)
     if b is None:
         return A, None

@@ -58,6 +58,7 @@ def test_cli_learned_solve_and_bench(tmp_path):
                  "--model", str(MODEL), "--json", str(out)]) == 0
     s = json.loads(out.read_text())
     assert s["converged"] and s["rel_residual"] <= 1e-8 and s["method"] == "learned-amg+cg"
+    assert s["model"] == str(MODEL)  # the summary names the network it ran
     assert main(["solve", "darcy", "--n", "8", "--method", "learned-amg+cg"]) == 2  # no --model
     assert main(["solve", "darcy", "--n", "8", "--method", "pyamg-rs+cg", "--model", str(MODEL)]) == 2
     bench = tmp_path / "h.json"

@@ -256,6 +256,8 @@ def test_repeated_rows_are_the_median_run_with_the_spread(monkeypatch):
     assert by["direct-mumps"]["total_s_runs"] == [3.0, 1.0, 2.0] and by["direct-mumps"]["repeats"] == 3
     assert by["cslp2-def+fgmres"]["total_s"] == 5.0 and "failed" in by["cslp-def+fgmres"]
     assert hb.median_run([{"converged": True, "total_s": 1.0}, {"converged": False, "total_s": 0.5}])["bad_runs"] == 1
+    assert hb.median_run([{"converged": True, "total_s": 1.0}])["repeats"] == 1  # a single run says so too
+    assert "| 2.00 (1.00-3.00) |" in hb.table([by["direct-mumps"] | {"dofs": 1089, "setup_s": 1.0, "solve_s": 1.0}])
     lines = hb.goal_table(recs).splitlines()
     assert lines[0] == ("| n | medium | direct-mumps | cslp2-def+fgmres | learned-def+fgmres | "
                         "learned-def / cslp2-def iterations |")
@@ -352,6 +354,20 @@ def test_bench_helmholtz_refuses_before_any_row(tmp_path, args, message):
                        capture_output=True, text=True, cwd=root)
     assert r.returncode == 2 and message in r.stderr, r.stderr[-800:]
     assert not (tmp_path / "h.json").exists()
+
+
+def test_repeats_is_refused_by_suites_that_run_each_row_once(tmp_path):
+    """``--repeats`` was silently ignored (even 0) by the suites that do not repeat rows."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([str(Path(sys.executable).parent / "hybrid"), "bench", "helmholtz-norm", "--sizes", "32",
+                        "--repeats", "2", "--json", str(tmp_path / "n.json")], capture_output=True, text=True, cwd=root)
+    assert r.returncode == 2 and "--repeats: only for the suites solvers, datagen, hybrid, helmholtz" in r.stderr, \
+        r.stderr[-600:]
+    assert not (tmp_path / "n.json").exists()
 
 
 def test_bench_table_shows_the_sources_and_report_reads_a_partial_file(tmp_path):

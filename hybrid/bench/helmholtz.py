@@ -319,10 +319,10 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
 
 def median_run(runs: list[dict]) -> dict:
     """One row from the runs of one (n, medium, method): the run of median total time (the lower one of
-    an even number), with ``repeats`` and every run's ``total_s_runs``; a run that failed or did not
+    an even number), with ``repeats`` (1 for a single run) and every run's ``total_s_runs``; a run that failed or did not
     converge is the row (with ``bad_runs``, how many did), since a method that fails once is not reliable."""
     if len(runs) == 1:
-        return runs[0]
+        return {**runs[0], "repeats": 1}
     bad = [r for r in runs if "failed" in r or not r.get("converged")]
     if bad:
         return {**bad[0], "repeats": len(runs), "bad_runs": len(bad)}
@@ -339,8 +339,9 @@ def table(records) -> str:
             rows.append(f"| {r['n']} | | {r['medium']} | {r['method']} | | | | | | | | {r['failed']} |")
             continue
         net = f"{r['network_s']:.2f}" if "network_s" in r else ""
+        spread = f" ({min(r['total_s_runs']):.2f}-{max(r['total_s_runs']):.2f})" if "total_s_runs" in r else ""
         rows.append(f"| {r['n']} | {r['dofs']} | {r['medium']} | {r['method']} | {r['iterations']} | {r['setup_s']:.2f} | "
-                    f"{r['solve_s']:.2f} | {r['total_s']:.2f} | {net} | {r['rss_peak_mb']:.0f} | {r['rel_residual']:.1e} | "
+                    f"{r['solve_s']:.2f} | {r['total_s']:.2f}{spread} | {net} | {r['rss_peak_mb']:.0f} | {r['rel_residual']:.1e} | "
                     f"{r['converged']}{' (' + r['message'] + ')' if r.get('message') else ''} |")
     if any("more_sources" in r for r in records):  # a --sources run: its further solves too
         rows += ["", sources_table([r for r in records if "more_sources" in r or "failed" in r])]

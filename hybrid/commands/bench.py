@@ -226,6 +226,10 @@ def _helmholtz(args, suite):
                      network_precision=args.network_precision, repeats=repeats(args, default=1))
 
 
+#: the suites whose rows take ``--repeats`` (the others train networks, or time a whole study once)
+REPEATS_SUITES = ("solvers", "datagen", "hybrid", "helmholtz")
+
+
 def repeats(args, default: int = 3) -> int:
     """``--repeats``, or the suite's default where it is not given."""
     if args.repeats is None:
@@ -262,6 +266,9 @@ def run(args) -> int:
 
     if args.domains and args.suite not in MESH_SUITES:
         raise ValueError(f"--domains: only for {' and '.join(MESH_SUITES)}")
+    if args.repeats is not None and (args.suite not in REPEATS_SUITES or args.domains):
+        raise ValueError(f"--repeats: only for the suites {', '.join(REPEATS_SUITES)} (without --domains); "
+                         f"{args.suite}{' --domains' if args.domains else ''} runs each row once")
     if args.json.is_dir() and not args.report:  # refused before the run, not after it
         raise ValueError(f"--json {args.json}: is a directory; give a file name, e.g. {args.json / (args.suite + '.json')}")
     module = MESH_SUITES[args.suite] if args.domains else args.suite.replace("-", "_")

@@ -277,7 +277,9 @@ def run(args) -> int:
     system, x, sol, assemble_s = solve_problem(problem, name, args.rtol, args.maxiter, args.model)
     summary = {
         "pde": args.pde, "mesh": str(args.mesh) if args.mesh else f"unit_square({args.n})",
-        "dofs": system.ndofs, "processes": comm.size, "method": name, "retcode": sol.retcode.name,
+        "dofs": system.ndofs, "processes": comm.size, "method": name,
+        **({"model": str(args.model)} if args.model is not None and name.startswith("learned") else {}),
+        "retcode": sol.retcode.name,
         "converged": sol.converged, "iterations": sol.iterations, "assemble_s": assemble_s,
         "setup_s": sol.stats["setup_s"], "solve_s": sol.stats["solve_s"],
         "total_s": sol.stats["setup_s"] + sol.stats["solve_s"], "rel_residual": sol.residual,

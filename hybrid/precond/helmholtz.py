@@ -163,8 +163,8 @@ class LearnedShiftedLaplacian(Preconditioner):
         self.classical.setup(A, p)
         self.grid = param(p, "grid")
         if self.grid is None:
-            raise ValueError("LearnedShiftedLaplacian needs a structured grid (PrecondParams(grid=...)); a "
-                             "Helmholtz system on meshes.unit_square provides it")
+            raise ValueError("LearnedShiftedLaplacian needs a structured grid of P1 dofs (PrecondParams(grid=...)); "
+                             "a degree-1 Helmholtz system on meshes.unit_square provides it")
         self.device = param(p, "device", self.device)
         net = self.model
         if isinstance(net, (str, Path)):

@@ -54,12 +54,17 @@ class Helmholtz(Problem):
 
     def __init__(self, mesh, k: float, f=0.0, absorbing: Sequence[str] = (), bcs=None, degree: int = 1,
                  speed=1.0):
-        absorbing = [absorbing] if isinstance(absorbing, str) else list(absorbing)
+        absorbing = [absorbing] if isinstance(absorbing, str) else list(absorbing or ())
         for name in absorbing:
             mesh.tag(name)
+        twice = sorted({n for n in absorbing if absorbing.count(n) > 1})
+        if twice:  # its boundary term would be added once per listing
+            raise ValueError(f"absorbing boundary {twice[0]!r} is listed twice")
         if bcs is None:
             bcs = [Dirichlet(n, 0.0) for n in mesh.boundaries if n not in absorbing]
         super().__init__(mesh, bcs, degree)
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, float, np.integer, np.floating)):
+            raise ValueError(f"wavenumber k must be a real number, got {k!r}")
         if not np.isfinite(k) or k <= 0:
             raise ValueError(f"wavenumber k must be a positive finite number, got {k!r}")
         for bc in self.bcs:

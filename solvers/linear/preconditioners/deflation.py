@@ -180,8 +180,9 @@ class TwoLevelDeflation(Preconditioner):
         grid = param(p, "grid")
         if grid is None:
             raise ValueError("TwoLevelDeflation needs a structured grid (PrecondParams(grid=meshes.GridView(...)) "
-                             "or a grid shape (ny + 1, nx + 1) when the dofs are in grid order); on an "
-                             "unstructured mesh use mumps-blr+fgmres or cslp-sa+fgmres")
+                             "or a grid shape (ny + 1, nx + 1) when the dofs are in grid order: a degree-1 system "
+                             "on meshes.unit_square has one); on an unstructured mesh or at a higher degree use "
+                             "mumps-blr+fgmres or cslp-sa+fgmres")
         shape = grid_shape(grid)
         if A.shape[0] != shape[0] * shape[1]:
             raise ValueError(f"TwoLevelDeflation: matrix has {A.shape[0]} rows, the grid {shape} has "

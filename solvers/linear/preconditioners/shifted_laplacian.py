@@ -96,9 +96,10 @@ class ShiftedLaplacian(Preconditioner):
         if self.multigrid == "geometric":
             grid = param(p, "grid")
             if grid is None:
-                raise ValueError("ShiftedLaplacian(multigrid='geometric') needs a structured grid "
-                                 "(PrecondParams(grid=meshes.GridView(...))); on an unstructured mesh use "
-                                 "multigrid='sa'")
+                raise ValueError("ShiftedLaplacian(multigrid='geometric') needs a structured grid of P1 dofs "
+                                 "(PrecondParams(grid=meshes.GridView(...)): a degree-1 system on meshes.unit_square "
+                                 "has one); on an unstructured mesh or at a higher degree use multigrid='sa' "
+                                 "(the method cslp-sa+fgmres)")
             check_grid_order(A, grid, "ShiftedLaplacian")
             Ps = GeometricMG(grid, coarsest=self.coarsest).prolongations()
             if self.coarse_kh is not None:
