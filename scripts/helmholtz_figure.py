@@ -3,7 +3,8 @@ README (the 1024 and 2048 rows come from separate runs) and the GPU rows of
 bench/results/helmholtz-gpu-solve.json (methods marked "(H200)", memory = host + device peak):
 bench/results/helmholtz-scaling.png; prints the README's summary table of the CPU rows, its table of the
 deflated methods (bench/results/helmholtz-deflation.json and the 2048 rows of DEFLATION_FILES), its table of
-the n = 1024 time goal in repeated runs (GOAL_FILE), its table of many sources with one setup (bench/results/helmholtz-sources.json) and its GPU table.
+the n = 1024 time goal in repeated runs (GOAL_FILE), its table of many sources with one setup
+(bench/results/helmholtz-sources.json) and its GPU table.
 
 Run: python scripts/helmholtz_figure.py [--readme]   (--readme: also replace the four CPU tables in README.md)
 """

@@ -50,20 +50,17 @@ def _checked_callable(fn, name: str, shape: tuple[int, ...]):
     def wrapped(x):
         npts = x.shape[1]
         values = np.asarray(fn(x))
-        if values.ndim == 0 and np.iscomplexobj(values) and values.imag != 0:
-            raise _WrongShape(f"coefficient {name!r}: the callable returned complex values; PETSc here is "
-                              "real, pass real values")
-        if values.ndim == 0:
-            return np.full((size, npts) if shape else npts, values.real[()])
-        expected = [(npts,), (1, npts)] if not shape else [(size, npts)]
-        if values.shape not in expected:
-            raise _WrongShape(f"coefficient {name!r}: the callable returned an array of shape {values.shape} "
-                              f"for {npts} points; expected {expected[0]} (one value per column of x)")
         if np.iscomplexobj(values):  # interpolated into a real space, the imaginary part would be dropped
             if np.any(values.imag != 0):
                 raise _WrongShape(f"coefficient {name!r}: the callable returned complex values; PETSc here is "
                                   "real, pass real values")
             values = values.real
+        if values.ndim == 0:
+            return np.full((size, npts) if shape else npts, values[()])
+        expected = [(npts,), (1, npts)] if not shape else [(size, npts)]
+        if values.shape not in expected:
+            raise _WrongShape(f"coefficient {name!r}: the callable returned an array of shape {values.shape} "
+                              f"for {npts} points; expected {expected[0]} (one value per column of x)")
         return values
 
     return wrapped

@@ -319,8 +319,9 @@ def run(sizes, media=MEDIA, methods=METHODS, model=None, device="cpu", max_secon
 
 def median_run(runs: list[dict]) -> dict:
     """One row from the runs of one (n, medium, method): the run of median total time (the lower one of
-    an even number), with ``repeats`` (1 for a single run) and every run's ``total_s_runs``; a run that failed or did not
-    converge is the row (with ``bad_runs``, how many did), since a method that fails once is not reliable."""
+    an even number), with ``repeats`` (1 for a single run) and every run's ``total_s_runs``; a run that
+    failed or did not converge is the row (with ``bad_runs``, how many did): a method that fails once is
+    not reliable."""
     if len(runs) == 1:
         return {**runs[0], "repeats": 1}
     bad = [r for r in runs if "failed" in r or not r.get("converged")]
