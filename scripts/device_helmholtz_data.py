@@ -11,7 +11,7 @@ defaults above: under the 64 MiB that travels to a lent GPU machine.
 Run: python scripts/device_helmholtz_data.py m64.h5 m128.h5 [--vectors 12] [--test 8,2] [--max-train 0,120]
      [--model CHECKPOINT (record the residuals inside learned-cslp+fgmres with this network) [--scheme VN]]
      [--deflated (what a deflated step leaves, inside cslp-def+fgmres or, with --model, learned-def+fgmres:
-     the data of bench/models/helmholtz_cslp_def.pt; recorded in the file as ``deflated``)]
+     the data of bench/models/helmholtz_cslp_def(_c4).pt; recorded in the file as ``deflated``)]
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from solvers.linear.preconditioners import ShiftedLaplacian, TwoLevelDeflation
 from solvers.linear.preconditioners.shifted_laplacian import nodal_kh
 from solvers.linear.preconditioners.base import Preconditioner, param
 
+from ..names import shipped_model
 from ..operators.helmholtz_net import HelmholtzNet, HelmholtzNetConfig
 from ..operators.unet import cpu_layout
 from .net_checkpoint import load_net, save_net
@@ -96,7 +97,7 @@ def check_training_kind(net, classical, name) -> None:
     if isinstance(trained, bool) and trained != deflating:
         kinds = ("the shifted-Laplacian cycle's own residuals", "the residuals a deflated step leaves")
         used = "after a deflated step (TwoLevelDeflation)" if deflating else "after the cycle alone"
-        shipped = "helmholtz_cslp_def_c4.pt" if deflating else "helmholtz_cslp.pt"
+        shipped = shipped_model("learned-def+fgmres" if deflating else "learned-cslp+fgmres")
         warnings.warn(f"{name}: trained on {kinds[trained]}, used {used}; it converges (safeguarded) but needs "
                       f"more iterations. Shipped for this loop: bench/models/{shipped}", stacklevel=3)
 

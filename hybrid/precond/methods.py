@@ -84,7 +84,7 @@ def _learned_cslp_def(model, device="cpu") -> Algorithm:
 def _learned_def(model, device="cpu") -> Algorithm:
     """Helmholtz: the learned correction of the deflated step (``cslp-def+fgmres``'s application is the
     classical part: deflated step, network on what it left, deflated step again), inside FGMRES(30). Its
-    network is trained on the residuals the deflated step leaves (``bench/models/helmholtz_cslp_def.pt``);
+    network is trained on the residuals the deflated step leaves (shipped: ``hybrid.names.shipped_model``);
     its classical counterpart with the same two deflated steps is ``cslp-def2+fgmres``."""
     from solvers.linear import FGMRES
     from solvers.linear.methods import HELMHOLTZ_RESTART

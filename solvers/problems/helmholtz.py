@@ -160,8 +160,7 @@ def complex_combination(K: sp.csr_matrix, M: sp.csr_matrix, B: sp.csr_matrix | N
     A = sp.csr_matrix((data, K.indices.copy(), K.indptr.copy()), shape=K.shape)
     if B is None or B.nnz == 0:
         return A
-    A.has_sorted_indices = False
-    A.sort_indices()  # in place; DOLFINx's rows are sorted already
+    A.sort_indices()  # in place, where a row is not sorted (DOLFINx sorts them)
     B = B.tocoo()
     # A's entries in B's rows (O(n) of them), keyed row-major like B's: sorted, so searchsorted finds B's
     rows = np.unique(B.row)
